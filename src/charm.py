@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""The Spark Integration Hub charm: wiring only.
+
+Every event that can change what the hub distributes runs the same pass (`hub.Hub.run_pass`);
+actions read what the passes recorded; collect-status shows the state machine's status. All
+decisions live in `hub`, `machine`, `reconciler` and the renderers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import ops
+
+from core.cluster import AccountRef, Owner
+from core.config import ConfigError, HubConfig, Scope
+from core.inputs import Invalid, SourceResult
+from hub import Hub, PassReport
+from k8s import KubeError, KubeGateway
+from render.options import render_options, render_spark_properties
+from store import AccountState, Store
+
+logger = logging.getLogger(__name__)
+
+STORE_FILE = "hub.sqlite3"
+WORKLOAD = "integration-hub"
+ACCESS_CHECK_EVENTS = ("install", "upgrade_charm", "leader_elected")
+"""Events after which the hub re-checks its permissions (they change with trust or upgrade)."""
+
+
+class SparkIntegrationHubCharm(ops.CharmBase):
+    """Distributes Spark properties to every Spark service account in scope."""
+
+    def __init__(self, framework: ops.Framework) -> None:
+        super().__init__(framework)
+        self._opened: Hub | None = None
+        passes = [
+            self.on.install,
+            self.on.config_changed,
+            self.on.leader_elected,
+            self.on.upgrade_charm,
+            self.on.update_status,
+            self.on.hub_state_storage_attached,
+            self.on[WORKLOAD].pebble_ready,
+            self.on[WORKLOAD].pebble_custom_notice,
+        ]
+        for event in passes:
+            framework.observe(event, self._on_pass)
+        framework.observe(self.on.reconcile_action, self._on_reconcile_action)
+        framework.observe(self.on.list_accounts_action, self._on_list_accounts_action)
+        framework.observe(self.on.get_config_action, self._on_get_config_action)
+        framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _config(self) -> HubConfig | Invalid:
+        try:
+            return HubConfig.from_options(self.config)
+        except ConfigError as error:
+            return Invalid("config", str(error))
+
+    def _inputs(self) -> tuple[list[SourceResult], Scope]:
+        config = self._config()
+        if isinstance(config, Invalid):
+            return [config], Scope()
+        return [render_options(config), render_spark_properties(config)], config.scope
+
+    def _hub(self) -> Hub | None:
+        """The hub over this unit's store, opened once per hook; None until storage is attached."""
+        if self._opened is None:
+            storages = self.model.storages["hub-state"]
+            if not storages:
+                return None
+            store = Store.open(Path(storages[0].location) / STORE_FILE)
+            self._opened = Hub(store, KubeGateway(), Owner(self.app.name, self.model.uuid))
+        return self._opened
+
+    # -- the pass -----------------------------------------------------------------------------
+
+    def _on_pass(self, event: ops.EventBase) -> None:
+        hub = self._hub()
+        if hub is None:
+            return
+        results, scope = self._inputs()
+        name = _event_name(event)
+        report = hub.run_pass(
+            results,
+            scope,
+            trigger=name,
+            leader=self.unit.is_leader(),
+            check_access=name.replace("-", "_") in ACCESS_CHECK_EVENTS,
+        )
+        logger.info("pass after %s: %s %s", name, report.state.value, report.message)
+
+    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        hub = self._hub()
+        if hub is None:
+            event.add_status(ops.WaitingStatus("waiting for storage hub-state"))
+            return
+        status = hub.status()
+        event.add_status(ops.StatusBase.from_name(status.name, status.message))
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def _on_reconcile_action(self, event: ops.ActionEvent) -> None:
+        hub = self._require_hub(event)
+        if hub is None:
+            return
+        if not self.unit.is_leader():
+            event.fail("only the leader unit writes; run the action on the leader")
+            return
+        results, scope = self._inputs()
+        try:
+            if event.params.get("dry-run", False):
+                report = hub.dry_run(results, scope)
+            else:
+                report = hub.run_pass(results, scope, trigger="reconcile-action", leader=True)
+        except KubeError as error:
+            event.fail(f"cannot reach the Kubernetes API: {error.reason}")
+            return
+        event.set_results(_report_results(report))
+
+    def _on_list_accounts_action(self, event: ops.ActionEvent) -> None:
+        hub = self._require_hub(event)
+        if hub is None:
+            return
+        state = event.params.get("state")
+        if state is not None and state not in {s.value for s in AccountState}:
+            event.fail(f"unknown state {state!r}: use one of {[s.value for s in AccountState]}")
+            return
+        accounts = hub.accounts(namespace=event.params.get("namespace"), state=state)
+        event.set_results({"count": len(accounts), "accounts": json.dumps(accounts, indent=1)})
+
+    def _on_get_config_action(self, event: ops.ActionEvent) -> None:
+        hub = self._require_hub(event)
+        if hub is None:
+            return
+        reveal = bool(event.params.get("reveal", False))
+        account = event.params.get("account")
+        if not account:
+            shown = hub.desired_config(reveal)
+            event.set_results({"count": len(shown), "properties": json.dumps(shown, indent=1)})
+            return
+        try:
+            live = hub.account_config(AccountRef.parse(account), reveal)
+        except ValueError as error:
+            event.fail(f"account: {error}")
+            return
+        except KubeError as error:
+            event.fail(f"cannot read the account's Secret: {error.reason}")
+            return
+        if live is None:
+            event.fail(f"account {account} has no hub Secret (see list-accounts)")
+            return
+        event.set_results({"count": len(live), "properties": json.dumps(live, indent=1)})
+
+    def _require_hub(self, event: ops.ActionEvent) -> Hub | None:
+        hub = self._hub()
+        if hub is None:
+            event.fail("storage hub-state is not attached yet")
+        return hub
+
+
+def _event_name(event: ops.EventBase) -> str:
+    return event.handle.kind.removesuffix("_action").replace("_", "-")
+
+
+def _report_results(report: PassReport) -> dict[str, object]:
+    planned: dict[str, int] = {}
+    for step in report.plan:
+        planned[step.action.value] = planned.get(step.action.value, 0) + 1
+    results: dict[str, object] = {
+        "state": report.state.value,
+        "message": report.message,
+        "plan": json.dumps([step.describe() for step in report.plan], indent=1),
+        "summary": json.dumps(planned, sort_keys=True),
+    }
+    if report.outcome is not None:
+        results["writes"] = report.outcome.writes
+        results["deletes"] = report.outcome.deletes
+    return results
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(SparkIntegrationHubCharm)

@@ -1,0 +1,1 @@
+"""Typed models shared by every layer: properties, inputs, config, accounts."""

@@ -1,0 +1,131 @@
+"""What the hub knows of cluster objects: typed views read from, and specs written to, the API.
+
+These are the models at the Kubernetes edge. The gateway (`k8s.py`) converts API objects into
+them and back; nothing else sees an API object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SPARK8T_SELECTOR: dict[str, Any] = {"app.kubernetes.io/managed-by": "spark8t"}
+"""The label of a Spark service account (what `service-account-registry list` selects)."""
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+HUB_MANAGER = "integration-hub"
+HUB_SECRET_SELECTOR: dict[str, Any] = {MANAGED_BY: HUB_MANAGER}
+"""The label on every hub Secret: ours, another hub's, and the reference charm's."""
+
+APP_LABEL = "integration-hub/app"
+OWNER_ANNOTATION = "integration-hub/owner"
+HASH_ANNOTATION = "integration-hub/config-hash"
+SECRET_PREFIX = "integrator-hub-conf-"
+
+
+def secret_name(account: str) -> str:
+    """The name of the hub's Secret for `account` (spelled "integrator", as spark8t reads it)."""
+    return f"{SECRET_PREFIX}{account}"
+
+
+@dataclass(frozen=True, order=True)
+class AccountRef:
+    """A service account's identity: `namespace:name`."""
+
+    namespace: str
+    name: str
+
+    @classmethod
+    def parse(cls, text: str) -> AccountRef:
+        """Parse `namespace:name`.
+
+        Raises:
+            ValueError: when `text` is not of that form.
+        """
+        namespace, separator, name = text.partition(":")
+        if not separator or not namespace or not name:
+            raise ValueError(f"expected `namespace:name`, got {text!r}")
+        return cls(namespace, name)
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A Spark service account as listed from the cluster."""
+
+    ref: AccountRef
+    uid: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveSecret:
+    """A hub Secret as listed from the cluster, with `data` decoded to text.
+
+    Attributes:
+        ref: the account the Secret belongs to, by name (`integrator-hub-conf-<name>`).
+        resource_version: for optimistic-concurrency replace.
+        labels: the Secret's labels.
+        annotations: the Secret's annotations.
+        data: encoded key → value; a value that is not UTF-8 is kept as `None` (never in sync).
+    """
+
+    ref: AccountRef
+    resource_version: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    data: Mapping[str, str | None]
+
+    @property
+    def owner(self) -> str | None:
+        """The owner annotation (`<model-uuid>/<app>`), or None for a Secret without one."""
+        return self.annotations.get(OWNER_ANNOTATION)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The identity of this hub application, stamped on every Secret it writes."""
+
+    app: str
+    model_uuid: str
+
+    @property
+    def annotation(self) -> str:
+        """The value of the owner annotation."""
+        return f"{self.model_uuid}/{self.app}"
+
+    def owns(self, secret: LiveSecret) -> bool:
+        """Whether `secret` was written by this hub."""
+        return secret.owner == self.annotation
+
+    def may_adopt(self, secret: LiveSecret) -> bool:
+        """Whether `secret` is the reference charm's (managed-by label, no owner annotation)."""
+        return secret.owner is None and secret.labels.get(MANAGED_BY) == HUB_MANAGER
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A hub Secret to write: the whole object, rebuilt from desired state on every write."""
+
+    account: Account
+    data: Mapping[str, str]
+    data_hash: str
+    owner: Owner
+
+    @property
+    def name(self) -> str:
+        """The Secret's name."""
+        return secret_name(self.account.ref.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels: the shared managed-by label and our application."""
+        return {MANAGED_BY: HUB_MANAGER, APP_LABEL: self.owner.app}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """Annotations: our identity and the hash of `data`."""
+        return {OWNER_ANNOTATION: self.owner.annotation, HASH_ANNOTATION: self.data_hash}

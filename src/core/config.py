@@ -1,0 +1,161 @@
+"""The charm's configuration as a typed model, and the parsers of its structured options.
+
+`HubConfig.from_options` is the one place that reads raw Juju config; every error it raises
+names the option and, for multi-line options, the line, so that the blocked status can tell the
+operator exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from core.properties import is_property_key
+
+_PATTERN_PART = re.compile(r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?$")
+
+
+class ConfigError(ValueError):
+    """A config option the hub cannot use; the message names the option and the fix."""
+
+
+class AccountPattern(BaseModel):
+    """One `namespace:account` pattern of `monitored-service-accounts`; `*` is a wildcard."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    account: str
+
+    def matches(self, namespace: str, account: str) -> bool:
+        """Whether the account `namespace:account` is matched by this pattern."""
+        return fnmatch.fnmatchcase(namespace, self.namespace) and fnmatch.fnmatchcase(
+            account, self.account
+        )
+
+    def __str__(self) -> str:
+        return f"{self.namespace}:{self.account}"
+
+
+class Scope(BaseModel):
+    """The accounts the hub serves: those matched by any pattern."""
+
+    model_config = ConfigDict(frozen=True)
+
+    patterns: tuple[AccountPattern, ...] = (AccountPattern(namespace="*", account="*"),)
+
+    def includes(self, namespace: str, account: str) -> bool:
+        """Whether the account is in scope."""
+        return any(pattern.matches(namespace, account) for pattern in self.patterns)
+
+
+class HubConfig(BaseModel):
+    """The options of `config.yaml`, validated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enable_dynamic_allocation: bool = False
+    driver_pod_template: str = ""
+    executor_pod_template: str = ""
+    spark_image: str = ""
+    spark_properties: dict[str, str] = Field(default_factory=dict)
+    scope: Scope = Scope()
+    metastore_database: str = "hive_metastore"
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any]) -> HubConfig:
+        """Build from Juju config (`self.config`).
+
+        Raises:
+            ConfigError: naming the option (and line or entry) that is wrong.
+        """
+        try:
+            return cls(
+                enable_dynamic_allocation=options.get("enable-dynamic-allocation", False),
+                driver_pod_template=str(options.get("driver-pod-template", "")).strip(),
+                executor_pod_template=str(options.get("executor-pod-template", "")).strip(),
+                spark_image=str(options.get("spark-image", "")).strip(),
+                spark_properties=parse_spark_properties(str(options.get("spark-properties", ""))),
+                scope=parse_scope(str(options.get("monitored-service-accounts", "*:*"))),
+                metastore_database=parse_database_name(
+                    str(options.get("metastore-database-name", "hive_metastore"))
+                ),
+            )
+        except ValidationError as error:
+            first = error.errors()[0]
+            option = str(first["loc"][0]).replace("_", "-") if first["loc"] else "config"
+            raise ConfigError(f"config {option}: {first['msg']}") from None
+
+
+def parse_spark_properties(text: str) -> dict[str, str]:
+    """Parse `spark-properties`: one `key=value` per line; blank lines and `#` comments skipped.
+
+    Raises:
+        ConfigError: naming the first bad line.
+    """
+    properties: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, separator, value = line.partition("=")
+        key = key.strip()
+        if not separator:
+            raise ConfigError(
+                f"config spark-properties line {number}: expected `spark.<name>=<value>`, "
+                "found no `=`"
+            )
+        if not is_property_key(key):
+            raise ConfigError(
+                f"config spark-properties line {number}: {_shorten(key)!r} is not a Spark "
+                "property key (`spark.<name>`)"
+            )
+        properties[key] = value.strip()
+    return properties
+
+
+def parse_scope(text: str) -> Scope:
+    """Parse `monitored-service-accounts`: comma- or newline-separated `namespace:account`.
+
+    Raises:
+        ConfigError: naming the first bad entry.
+    """
+    patterns: list[AccountPattern] = []
+    for entry in re.split(r"[,\n]", text):
+        entry = entry.strip()
+        if not entry:
+            continue
+        namespace, separator, account = entry.partition(":")
+        if not separator or not _PATTERN_PART.match(namespace) or not _PATTERN_PART.match(account):
+            raise ConfigError(
+                f"config monitored-service-accounts entry {_shorten(entry)!r}: expected "
+                "`namespace:account`, lower-case names, `*` as wildcard"
+            )
+        patterns.append(AccountPattern(namespace=namespace, account=account))
+    if not patterns:
+        raise ConfigError("config monitored-service-accounts is empty: use `*:*` for all")
+    return Scope(patterns=tuple(patterns))
+
+
+def parse_database_name(text: str) -> str:
+    """Validate `metastore-database-name` (a PostgreSQL identifier).
+
+    Raises:
+        ConfigError: when it is not a plain identifier.
+    """
+    name = text.strip()
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise ConfigError(
+            f"config metastore-database-name {_shorten(name)!r}: use lower-case letters, "
+            "digits and `_`, starting with a letter"
+        )
+    return name
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    """The start of `text`, so a pasted credential never lands whole in a status."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

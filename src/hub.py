@@ -1,0 +1,271 @@
+"""One pass of the hub: inputs → desired properties → state machine → reconciler → status.
+
+This is the manager the charm calls on every event. It knows no Juju event and no API object:
+it takes the `SourceResult`s the charm read, decides with the state machine, reconciles through
+the gateway when the state says so (leader only), and records everything in the store. The
+Juju status is derived from what it records, so every hook shows the same thing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from core.cluster import AccountRef, Owner, secret_name
+from core.config import Scope
+from core.inputs import Incomplete, Invalid, SourceResult
+from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
+from k8s import ForbiddenError, KubeError, KubeGateway
+from machine import HubMachine, HubState, StatusReport, status_for
+from reconciler import Applier, Outcome, Step, observe, plan
+from store import AccountState, AppliedRow, JournalEntry, Store
+
+logger = logging.getLogger(__name__)
+
+NOTHING_TO_DISTRIBUTE = "nothing to distribute: relate an integration or set spark-properties"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the inputs say: blocked or waiting (with why), or the properties to distribute."""
+
+    trigger: str
+    reason: str = ""
+    properties: SparkProperties | None = None
+
+
+def evaluate(results: Sequence[SourceResult]) -> Verdict:
+    """Decide from the sources' results alone (pure)."""
+    invalid = [r for r in results if isinstance(r, Invalid)]
+    if invalid:
+        return Verdict("block", "; ".join(str(r) for r in invalid))
+    incomplete = [r for r in results if isinstance(r, Incomplete)]
+    if incomplete:
+        return Verdict("wait", "waiting for " + "; ".join(str(r) for r in incomplete))
+    contributions = [r for r in results if isinstance(r, Contribution)]
+    properties = SparkProperties.merge(contributions)
+    if not properties:
+        return Verdict("wait", NOTHING_TO_DISTRIBUTE)
+    return Verdict("reconcile", properties=properties)
+
+
+@dataclass
+class PassReport:
+    """What one pass did, for the journal, the `reconcile` action and the demo."""
+
+    state: HubState
+    message: str
+    plan: list[Step] = field(default_factory=list)
+    outcome: Outcome | None = None
+
+
+def trust_message(app: str, missing: Sequence[object]) -> str:
+    """The blocked message when the hub lacks permissions."""
+    listed = ", ".join(str(m) for m in missing)
+    return f"run `juju trust {app} --scope=cluster` (missing: {listed})"
+
+
+class Hub:
+    """Runs passes for one unit, against one store and one cluster."""
+
+    def __init__(self, store: Store, gateway: KubeGateway, owner: Owner) -> None:
+        """Create the hub.
+
+        Args:
+            store: the unit's store.
+            gateway: the Kubernetes gateway.
+            owner: this application's identity.
+        """
+        self.store = store
+        self.gateway = gateway
+        self.owner = owner
+
+    # -- the pass -----------------------------------------------------------------------------
+
+    def run_pass(
+        self,
+        results: Sequence[SourceResult],
+        scope: Scope,
+        *,
+        trigger: str,
+        leader: bool,
+        check_access: bool = False,
+    ) -> PassReport:
+        """Run one pass and record it; never raises for API trouble (it becomes the status)."""
+        verdict = evaluate(results)
+        machine = HubMachine(self.store.machine_state)
+        if verdict.properties is not None:
+            self.store.set_desired(verdict.properties)
+        if not leader:
+            return self._finish(machine, trigger, self._standby(verdict))
+        if verdict.properties is None:
+            machine.fire(verdict.trigger, verdict.reason)
+            return self._finish(machine, trigger)
+        if check_access or self._blocked_on_trust(machine):
+            missing = self._missing_permissions()
+            if missing:
+                machine.fire("block", trust_message(self.owner.app, missing))
+                return self._finish(machine, trigger)
+        machine.fire("reconcile")
+        return self._reconcile(machine, verdict.properties, scope, trigger)
+
+    def dry_run(self, results: Sequence[SourceResult], scope: Scope) -> PassReport:
+        """The plan a pass would carry out, without writing to the cluster or the store."""
+        verdict = evaluate(results)
+        state = HubState(self.store.machine_state or HubState.WAITING.value)
+        if verdict.properties is None:
+            return PassReport(state, verdict.reason)
+        steps = plan(observe(self.gateway), verdict.properties, self.owner, scope)
+        return PassReport(state, "dry run: nothing written", plan=steps)
+
+    def _reconcile(
+        self, machine: HubMachine, desired: SparkProperties, scope: Scope, trigger: str
+    ) -> PassReport:
+        calls_before = self.gateway.calls
+        try:
+            observation = observe(self.gateway)
+            steps = plan(observation, desired, self.owner, scope)
+            outcome = Applier(self.gateway, desired, self.owner, self.store.applied()).apply(steps)
+        except ForbiddenError as error:
+            missing = self._missing_permissions() or [error.reason]
+            machine.fire("block", trust_message(self.owner.app, missing))
+            return self._finish(machine, trigger)
+        except KubeError as error:
+            machine.reason = f"reconciling (retrying: {error.reason})"
+            return self._finish(machine, trigger)
+        self._record(observation.accounts, scope, outcome)
+        report = self._settle(machine, outcome)
+        report.plan = steps
+        self._journal(trigger, report, self.gateway.calls - calls_before)
+        return report
+
+    def _record(self, accounts: Sequence, scope: Scope, outcome: Outcome) -> None:
+        rows = [
+            {
+                "key": str(a.ref),
+                "namespace": a.ref.namespace,
+                "name": a.ref.name,
+                "uid": a.uid,
+                "in_scope": int(scope.includes(a.ref.namespace, a.ref.name)),
+            }
+            for a in accounts
+        ]
+        with self.store.transaction():
+            self.store.record_accounts(rows)
+            self.store.record_applied(outcome.rows)
+            served = {row.key for row in outcome.rows}
+            self.store.forget(key for key in self.store.applied() if key not in served)
+
+    def _settle(self, machine: HubMachine, outcome: Outcome) -> PassReport:
+        total = len(outcome.rows)
+        in_sync = outcome.count(AccountState.IN_SYNC)
+        conflicts = outcome.count(AccountState.CONFLICT)
+        if in_sync + conflicts == total:
+            message = f"{in_sync} accounts in sync"
+            if conflicts:
+                message += f", {conflicts} in conflict (see list-accounts)"
+            machine.fire("converge", message)
+        else:
+            errors = [row.last_error for row in outcome.rows if row.last_error]
+            machine.reason = f"reconciling {in_sync + conflicts}/{total} accounts"
+            if errors or outcome.interrupted:
+                machine.reason += f" (retrying: {outcome.interrupted or errors[-1]})"
+        return self._finish(machine, "", outcome=outcome, journal=False)
+
+    def _finish(
+        self,
+        machine: HubMachine,
+        trigger: str,
+        standby: StatusReport | None = None,
+        outcome: Outcome | None = None,
+        journal: bool = True,
+    ) -> PassReport:
+        status = standby or status_for(machine.current, machine.reason)
+        with self.store.transaction():
+            self.store.machine_state = machine.current.value
+            self.store.status = status
+        report = PassReport(machine.current, status.message, outcome=outcome)
+        if journal:
+            self._journal(trigger, report, 0)
+        return report
+
+    def _journal(self, trigger: str, report: PassReport, requests: int) -> None:
+        outcome = report.outcome or Outcome()
+        self.store.journal_append(
+            JournalEntry(
+                trigger=trigger,
+                state=report.state.value,
+                message=report.message,
+                accounts=len(outcome.rows),
+                writes=outcome.writes,
+                deletes=outcome.deletes,
+                requests=requests,
+            )
+        )
+
+    def _standby(self, verdict: Verdict) -> StatusReport:
+        if verdict.trigger == "block":
+            return StatusReport("blocked", verdict.reason)
+        return StatusReport("active", "standby: the leader distributes")
+
+    def _blocked_on_trust(self, machine: HubMachine) -> bool:
+        return machine.current is HubState.BLOCKED and "juju trust" in self.store.status.message
+
+    def _missing_permissions(self) -> list[object]:
+        try:
+            return list(self.gateway.missing_permissions())
+        except KubeError as error:
+            return [f"access review failed: {error.reason}"]
+
+    # -- what actions read ----------------------------------------------------------------------
+
+    def status(self) -> StatusReport:
+        """The status recorded by the last pass."""
+        return self.store.status
+
+    def accounts(self, namespace: str | None = None, state: str | None = None) -> list[dict]:
+        """In-scope accounts and their applied state, optionally filtered."""
+        applied = self.store.applied()
+        listed = []
+        for account in self.store.accounts():
+            if not account["in_scope"] or namespace not in (None, account["namespace"]):
+                continue
+            row = applied.get(str(account["key"])) or AppliedRow(
+                str(account["key"]), AccountState.PENDING
+            )
+            if state not in (None, row.state.value):
+                continue
+            listed.append(_describe(row))
+        return listed
+
+    def desired_config(self, reveal: bool) -> dict[str, dict[str, str]]:
+        """The properties the hub distributes, with their sources."""
+        desired = self.store.desired()
+        return desired.masked(reveal) if desired else {}
+
+    def account_config(self, ref: AccountRef, reveal: bool) -> dict[str, str] | None:
+        """The properties an account's hub Secret holds now, or None if it has none."""
+        live = self.gateway.get_secret(ref.namespace, secret_name(ref.name))
+        if live is None:
+            return None
+        shown: dict[str, str] = {}
+        for encoded, value in sorted(live.data.items()):
+            try:
+                key = decode_key(encoded)
+            except ValueError:
+                key = encoded  # not written by this hub's encoding
+            masked = value is not None and looks_sensitive(key) and not reveal
+            shown[key] = "*****" if masked else (value if value is not None else "<not UTF-8>")
+        return shown
+
+
+def _describe(row: AppliedRow) -> dict[str, str]:
+    return {
+        "account": row.key,
+        "state": row.state.value,
+        "hash": row.hash[:12],
+        "last-applied": str(int(row.updated_at)),
+        "last-error": row.last_error,
+        "attempts": str(row.attempts),
+    }

@@ -1,0 +1,342 @@
+"""The Kubernetes gateway: the only module that imports lightkube.
+
+It turns API objects into the typed views of `core.cluster` and back, and owns the retry policy:
+429 (honouring `Retry-After`), 5xx and connection errors are retried with exponential backoff
+under a bound on attempts and total time, so a hook never hangs; any other 4xx is raised at once
+as a `KubeError` subclass.
+
+The client comes from the standard environment (`KubeConfig.from_env()`): the pod's service
+account in a cluster, `KUBECONFIG` elsewhere, so the same code runs in production, the demo
+and the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx2
+from lightkube import Client
+from lightkube.core.exceptions import ApiError
+from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
+from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
+from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
+from lightkube.resources.core_v1 import Secret, ServiceAccount
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
+
+from core.cluster import (
+    HUB_SECRET_SELECTOR,
+    SECRET_PREFIX,
+    SPARK8T_SELECTOR,
+    Account,
+    AccountRef,
+    LiveSecret,
+    SecretSpec,
+)
+
+logger = logging.getLogger(__name__)
+
+FIELD_MANAGER = "integration-hub"
+T = TypeVar("T")
+
+
+class KubeError(Exception):
+    """An API call that failed for good; `reason` is safe to show (it holds no secret data)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+        self.reason = reason
+
+
+class NotFoundError(KubeError):
+    """404: the object (or its namespace) does not exist."""
+
+
+class AlreadyExistsError(KubeError):
+    """409 on create: an object of that name exists."""
+
+
+class ConflictError(KubeError):
+    """409 on replace: our resourceVersion is stale."""
+
+
+class ForbiddenError(KubeError):
+    """403: the hub lacks a permission."""
+
+
+class UnavailableError(KubeError):
+    """Retries exhausted on 429, 5xx or connection errors."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How transient failures are retried.
+
+    Attributes:
+        attempts: at most this many tries per call.
+        deadline: give up after this many seconds per call, whatever `attempts` says.
+        initial: the first backoff in seconds (doubled each try).
+        maximum: the largest backoff (and the cap on an honoured `Retry-After`).
+    """
+
+    attempts: int = 5
+    deadline: float = 30.0
+    initial: float = 0.5
+    maximum: float = 8.0
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One verb on one resource, cluster-wide, that the hub uses."""
+
+    verb: str
+    resource: str
+    group: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.resource}"
+
+
+HUB_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("list", "serviceaccounts"),
+    Permission("watch", "serviceaccounts"),
+    Permission("list", "secrets"),
+    Permission("watch", "secrets"),
+    Permission("get", "secrets"),
+    Permission("create", "secrets"),
+    Permission("update", "secrets"),
+    Permission("delete", "secrets"),
+)
+
+
+def _is_transient(error: BaseException) -> bool:
+    if isinstance(error, ApiError):
+        return error.status.code == 429 or (error.status.code or 0) >= 500
+    return isinstance(error, httpx2.TransportError)
+
+
+def _retry_after(error: BaseException | None) -> float | None:
+    if isinstance(error, ApiError) and error.response is not None:
+        header = error.response.headers.get("Retry-After")
+        if header and header.isdigit():
+            return float(header)
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, ApiError):
+        return f"{error.status.code} from API ({error.status.reason})"
+    return f"connection error ({type(error).__name__})"
+
+
+class KubeGateway:
+    """Typed calls the hub makes to the Kubernetes API."""
+
+    def __init__(
+        self,
+        client: Any | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        page_size: int = 500,
+    ) -> None:
+        """Create a gateway.
+
+        Args:
+            client: a lightkube `Client`; by default one from the standard environment.
+            retry: the retry policy for transient failures.
+            page_size: items per page of a list call.
+        """
+        self._client = client or Client(field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(15))
+        self._retry = retry
+        self._page_size = page_size
+        self.calls = 0
+        self.retries: list[str] = []
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def list_accounts(self) -> list[Account]:
+        """All Spark service accounts (label `managed-by=spark8t`) in all namespaces."""
+        items = self._call(
+            lambda: list(
+                self._client.list(
+                    ServiceAccount,
+                    namespace="*",
+                    labels=SPARK8T_SELECTOR,
+                    chunk_size=self._page_size,
+                )
+            )
+        )
+        return [_account(item) for item in items]
+
+    def list_hub_secrets(self) -> list[LiveSecret]:
+        """Every Secret labelled `managed-by=integration-hub`, ours or not, in all namespaces."""
+        items = self._call(
+            lambda: list(
+                self._client.list(
+                    Secret, namespace="*", labels=HUB_SECRET_SELECTOR, chunk_size=self._page_size
+                )
+            )
+        )
+        return [_live_secret(item) for item in items if _name(item).startswith(SECRET_PREFIX)]
+
+    def get_secret(self, namespace: str, name: str) -> LiveSecret | None:
+        """One Secret by name, or None if it does not exist."""
+        try:
+            item = self._call(lambda: self._client.get(Secret, name, namespace=namespace))
+        except NotFoundError:
+            return None
+        return _live_secret(item)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create_secret(self, spec: SecretSpec) -> str:
+        """Create the hub Secret; returns its resourceVersion."""
+        created = self._call(lambda: self._client.create(_secret(spec)))
+        return _version(created)
+
+    def replace_secret(self, spec: SecretSpec, resource_version: str) -> str:
+        """Replace the whole hub Secret, if it is still at `resource_version`."""
+        replaced = self._call(lambda: self._client.replace(_secret(spec, resource_version)))
+        return _version(replaced)
+
+    def delete_secret(self, ref: AccountRef, name: str) -> None:
+        """Delete a Secret; an already-deleted Secret is not an error."""
+        try:
+            self._call(lambda: self._client.delete(Secret, name, namespace=ref.namespace))
+        except NotFoundError:
+            pass
+
+    # -- access -----------------------------------------------------------------------------
+
+    def missing_permissions(
+        self, permissions: Iterable[Permission] = HUB_PERMISSIONS
+    ) -> list[Permission]:
+        """The permissions the hub's identity lacks, by SelfSubjectAccessReview."""
+        return [p for p in permissions if not self._allowed(p)]
+
+    def _allowed(self, permission: Permission) -> bool:
+        review = SelfSubjectAccessReview(
+            spec=SelfSubjectAccessReviewSpec(
+                resourceAttributes=ResourceAttributes(
+                    verb=permission.verb, resource=permission.resource, group=permission.group
+                )
+            )
+        )
+        answer = self._call(lambda: self._client.create(review))
+        return bool(answer.status and answer.status.allowed)
+
+    # -- the retry loop ---------------------------------------------------------------------
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """Run one API request under the retry policy, translating errors."""
+        policy = self._retry
+        backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            hinted = _retry_after(error)
+            return min(hinted, policy.maximum) if hinted is not None else backoff(state)
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            if error is not None:
+                self.retries.append(_describe(error))
+                logger.info("retrying Kubernetes request after %s", _describe(error))
+
+        retrying = Retrying(
+            retry=retry_if_exception(_is_transient),
+            wait=wait,
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            self.calls += 1
+            return retrying(request)
+        except ApiError as error:
+            raise _translate(error) from None
+        except httpx2.TransportError as error:
+            raise UnavailableError(0, _describe(error)) from None
+
+
+def _translate(error: ApiError) -> KubeError:
+    code = error.status.code or 0
+    reason = error.status.reason or ""
+    if code == 404:
+        return NotFoundError(code, error.status.message or reason)
+    if code == 409:
+        return (
+            AlreadyExistsError(code, reason)
+            if reason == "AlreadyExists"
+            else ConflictError(code, reason)
+        )
+    if code == 403:
+        return ForbiddenError(code, error.status.message or reason)
+    if code == 429 or code >= 500:
+        return UnavailableError(code, _describe(error))
+    return KubeError(code, error.status.message or reason)
+
+
+def _name(item: Any) -> str:
+    return item.metadata.name or ""
+
+
+def _version(item: Any) -> str:
+    return item.metadata.resourceVersion or ""
+
+
+def _account(item: Any) -> Account:
+    meta = item.metadata
+    return Account(AccountRef(meta.namespace, meta.name), meta.uid or "", dict(meta.labels or {}))
+
+
+def _decode(value: str) -> str | None:
+    try:
+        return base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _live_secret(item: Any) -> LiveSecret:
+    meta = item.metadata
+    return LiveSecret(
+        ref=AccountRef(meta.namespace, meta.name.removeprefix(SECRET_PREFIX)),
+        resource_version=meta.resourceVersion or "",
+        labels=dict(meta.labels or {}),
+        annotations=dict(meta.annotations or {}),
+        data={key: _decode(value) for key, value in (item.data or {}).items()},
+    )
+
+
+def _secret(spec: SecretSpec, resource_version: str | None = None) -> Secret:
+    account = spec.account
+    return Secret(
+        metadata=ObjectMeta(
+            name=spec.name,
+            namespace=account.ref.namespace,
+            labels=spec.labels,
+            annotations=spec.annotations,
+            resourceVersion=resource_version,
+            ownerReferences=[
+                OwnerReference(
+                    apiVersion="v1", kind="ServiceAccount", name=account.ref.name, uid=account.uid
+                )
+            ],
+        ),
+        type="Opaque",
+        data={
+            key: base64.b64encode(value.encode("utf-8")).decode("ascii")
+            for key, value in spec.data.items()
+        },
+    )

@@ -1,0 +1,275 @@
+"""The reconciler: observe the cluster, plan each account, apply the plan, record the outcome.
+
+* **observe** — two list calls (Spark accounts, hub Secrets), paginated.
+* **plan** — pure: for every account, create, update (ours but not in sync), adopt (the
+  reference charm's), in sync, conflict (someone else's), or delete (ours, but the account is
+  gone or out of scope). An account is in sync only when its Secret is ours and its *live data*
+  hashes to the desired hash, so hand edits are seen even when annotations were left alone.
+* **apply** — one write per account that needs one: create, or replace at the observed
+  resourceVersion (never delete-then-create, so no account is ever without its Secret). A 409
+  re-reads that one Secret and tries again once. After `BREAKER` consecutive unavailable
+  errors the pass stops and leaves the rest pending, so an API outage never hangs a hook.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from core.cluster import Account, AccountRef, LiveSecret, Owner, SecretSpec, secret_name
+from core.config import Scope
+from core.properties import SparkProperties, data_hash
+from k8s import (
+    AlreadyExistsError,
+    ConflictError,
+    ForbiddenError,
+    KubeError,
+    KubeGateway,
+    NotFoundError,
+    UnavailableError,
+)
+from store import AccountState, AppliedRow
+
+logger = logging.getLogger(__name__)
+
+BREAKER = 3
+"""Consecutive `UnavailableError` errors after which a pass stops writing."""
+
+
+class Action(str, Enum):
+    """What the plan does for one account."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    IN_SYNC = "in-sync"
+    CONFLICT = "conflict"
+    DELETE = "delete"
+
+
+WRITES = {Action.CREATE, Action.UPDATE, Action.ADOPT, Action.DELETE}
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The cluster as listed at the start of a pass."""
+
+    accounts: list[Account]
+    secrets: dict[AccountRef, LiveSecret]
+
+
+@dataclass(frozen=True)
+class Step:
+    """The plan for one account (or, for `DELETE`, one orphaned Secret of ours)."""
+
+    ref: AccountRef
+    action: Action
+    account: Account | None = None
+    live: LiveSecret | None = None
+    drifted: bool = False
+
+    def describe(self) -> dict[str, str]:
+        """A JSON-ready description (for the `reconcile` action's dry run)."""
+        return {"account": str(self.ref), "action": self.action.value}
+
+
+@dataclass
+class Outcome:
+    """What a pass did."""
+
+    rows: list[AppliedRow] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+    writes: int = 0
+    deletes: int = 0
+    interrupted: str = ""
+
+    def count(self, state: AccountState) -> int:
+        """How many accounts ended in `state`."""
+        return sum(1 for row in self.rows if row.state is state)
+
+
+def observe(gateway: KubeGateway) -> Observation:
+    """List accounts and hub Secrets (two list calls plus pages)."""
+    accounts = gateway.list_accounts()
+    secrets = {secret.ref: secret for secret in gateway.list_hub_secrets()}
+    return Observation(accounts, secrets)
+
+
+def plan(
+    observation: Observation, desired: SparkProperties, owner: Owner, scope: Scope
+) -> list[Step]:
+    """Decide, for every account and every Secret of ours, what to do. Pure."""
+    desired_hash = desired.hash
+    steps: list[Step] = []
+    served: set[AccountRef] = set()
+    for account in observation.accounts:
+        live = observation.secrets.get(account.ref)
+        if not scope.includes(account.ref.namespace, account.ref.name):
+            continue
+        served.add(account.ref)
+        steps.append(_plan_account(account, live, desired_hash, owner))
+    for ref, live in observation.secrets.items():
+        if ref not in served and owner.owns(live):
+            steps.append(Step(ref, Action.DELETE, live=live))
+    return steps
+
+
+def _plan_account(
+    account: Account, live: LiveSecret | None, desired_hash: str, owner: Owner
+) -> Step:
+    ref = account.ref
+    if live is None:
+        return Step(ref, Action.CREATE, account)
+    if owner.owns(live):
+        if is_in_sync(live, desired_hash):
+            return Step(ref, Action.IN_SYNC, account, live)
+        edited = live.annotations.get("integration-hub/config-hash") == desired_hash
+        return Step(ref, Action.UPDATE, account, live, drifted=edited)
+    if owner.may_adopt(live):
+        return Step(ref, Action.ADOPT, account, live)
+    return Step(ref, Action.CONFLICT, account, live)
+
+
+def is_in_sync(live: LiveSecret, desired_hash: str) -> bool:
+    """Whether the live data of `live` is exactly the desired data."""
+    if any(value is None for value in live.data.values()):
+        return False
+    return data_hash({k: v for k, v in live.data.items() if v is not None}) == desired_hash
+
+
+class Applier:
+    """Applies a plan through the gateway, one write per account that needs one."""
+
+    def __init__(
+        self,
+        gateway: KubeGateway,
+        desired: SparkProperties,
+        owner: Owner,
+        previous: Mapping[str, AppliedRow],
+    ) -> None:
+        """Create an applier for one pass.
+
+        Args:
+            gateway: the Kubernetes gateway.
+            desired: the properties every account must have.
+            owner: our identity.
+            previous: applied rows from the store (for attempt counts).
+        """
+        self._gateway = gateway
+        self._data = desired.secret_data()
+        self._hash = desired.hash
+        self._owner = owner
+        self._previous = previous
+        self._unavailable = 0
+
+    def apply(self, steps: Iterable[Step]) -> Outcome:
+        """Apply every step; `ForbiddenError` propagates (the pass becomes blocked)."""
+        outcome = Outcome()
+        for step in steps:
+            if outcome.interrupted:
+                if step.action is not Action.DELETE:
+                    state = AccountState.DRIFTED if step.drifted else AccountState.PENDING
+                    outcome.rows.append(self._row(step.ref, state, "", outcome))
+                continue
+            self._apply_step(step, outcome)
+        return outcome
+
+    def _apply_step(self, step: Step, outcome: Outcome) -> None:
+        key = str(step.ref)
+        try:
+            if step.action is Action.DELETE:
+                self._gateway.delete_secret(step.ref, secret_name(step.ref.name))
+                outcome.deletes += 1
+                outcome.gone.append(key)
+                return
+            state, version = self._settle(step, outcome)
+            self._unavailable = 0
+            outcome.rows.append(self._row(step.ref, state, version, outcome))
+        except ForbiddenError:
+            raise
+        except KubeError as error:
+            self._unavailable = self._unavailable + 1 if isinstance(error, UnavailableError) else 0
+            if self._unavailable >= BREAKER:
+                outcome.interrupted = error.reason
+            logger.warning("account %s: %s", key, error.reason)
+            outcome.rows.append(self._row(step.ref, AccountState.ERROR, "", outcome, error))
+
+    def _settle(self, step: Step, outcome: Outcome) -> tuple[AccountState, str]:
+        """Bring one account's Secret to the desired data; returns its state and version."""
+        assert step.account is not None
+        if step.action is Action.IN_SYNC:
+            assert step.live is not None
+            return AccountState.IN_SYNC, step.live.resource_version
+        if step.action is Action.CONFLICT:
+            return AccountState.CONFLICT, ""
+        spec = SecretSpec(step.account, self._data, self._hash, self._owner)
+        try:
+            if step.action is Action.CREATE:
+                return self._create(spec, outcome)
+            assert step.live is not None
+            return self._replace(spec, step.live.resource_version, outcome)
+        except (ConflictError, AlreadyExistsError):
+            return self._retry_once(spec, outcome)
+        except NotFoundError:
+            if step.action is Action.CREATE:
+                raise  # the namespace is gone: so is the account, on the next pass
+            return self._create(spec, outcome)  # the Secret was deleted after we listed it
+
+    def _create(self, spec: SecretSpec, outcome: Outcome) -> tuple[AccountState, str]:
+        outcome.writes += 1
+        return AccountState.IN_SYNC, self._gateway.create_secret(spec)
+
+    def _replace(
+        self, spec: SecretSpec, version: str, outcome: Outcome
+    ) -> tuple[AccountState, str]:
+        outcome.writes += 1
+        return AccountState.IN_SYNC, self._gateway.replace_secret(spec, version)
+
+    def _retry_once(self, spec: SecretSpec, outcome: Outcome) -> tuple[AccountState, str]:
+        """After a 409: re-read the Secret, re-plan this account, and write at most once more."""
+        ref = spec.account.ref
+        live = self._gateway.get_secret(ref.namespace, spec.name)
+        step = (
+            Step(ref, Action.CREATE, spec.account)
+            if live is None
+            else _plan_account(spec.account, live, self._hash, self._owner)
+        )
+        if step.action is Action.IN_SYNC:
+            assert live is not None
+            return AccountState.IN_SYNC, live.resource_version
+        if step.action is Action.CONFLICT:
+            return AccountState.CONFLICT, ""
+        try:
+            if live is None:
+                return self._create(spec, outcome)
+            return self._replace(spec, live.resource_version, outcome)
+        except NotFoundError:
+            return self._create(spec, outcome)
+
+    def _row(
+        self,
+        ref: AccountRef,
+        state: AccountState,
+        version: str,
+        outcome: Outcome,
+        error: KubeError | None = None,
+    ) -> AppliedRow:
+        previous = self._previous.get(str(ref))
+        attempts = (previous.attempts if previous else 0) + 1 if error else 0
+        in_sync = state is AccountState.IN_SYNC
+        if previous and previous.state is state and previous.resource_version == version:
+            updated_at = previous.updated_at
+        else:
+            updated_at = time.time()
+        return AppliedRow(
+            key=str(ref),
+            state=state,
+            hash=self._hash if in_sync else (previous.hash if previous else ""),
+            resource_version=version or (previous.resource_version if previous else ""),
+            attempts=attempts,
+            last_error=error.reason if error else "",
+            updated_at=updated_at,
+        )

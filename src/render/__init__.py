@@ -1,0 +1,1 @@
+"""Pure renderers: one module per source, each turning typed input into a `Contribution`."""

@@ -1,0 +1,33 @@
+"""Properties derived from the charm's options, and the operator's own `spark-properties`."""
+
+from __future__ import annotations
+
+from core.config import HubConfig
+from core.properties import Contribution, Source, looks_sensitive
+
+
+def render_options(config: HubConfig) -> Contribution | None:
+    """The properties implied by `enable-dynamic-allocation`, the pod templates and the image."""
+    properties: dict[str, str] = {}
+    if config.enable_dynamic_allocation:
+        properties |= {
+            "spark.dynamicAllocation.enabled": "true",
+            "spark.dynamicAllocation.shuffleTracking.enabled": "true",
+            "spark.dynamicAllocation.minExecutors": "1",
+        }
+    if config.driver_pod_template:
+        properties["spark.kubernetes.driver.podTemplateFile"] = config.driver_pod_template
+    if config.executor_pod_template:
+        properties["spark.kubernetes.executor.podTemplateFile"] = config.executor_pod_template
+    if config.spark_image:
+        properties["spark.kubernetes.container.image"] = config.spark_image
+    return Contribution(Source.OPTIONS, properties) if properties else None
+
+
+def render_spark_properties(config: HubConfig) -> Contribution | None:
+    """The operator's `spark-properties`, which win over every other source."""
+    if not config.spark_properties:
+        return None
+    properties = dict(config.spark_properties)
+    sensitive = frozenset(key for key in properties if looks_sensitive(key))
+    return Contribution(Source.SPARK_PROPERTIES, properties, sensitive)
