@@ -52,6 +52,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         framework.observe(self.on.list_accounts_action, self._on_list_accounts_action)
         framework.observe(self.on.get_config_action, self._on_get_config_action)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
+        framework.observe(framework.on.commit, self._on_commit)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -101,6 +102,11 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             return
         status = hub.status()
         event.add_status(ops.StatusBase.from_name(status.name, status.message))
+
+    def _on_commit(self, _: ops.EventBase) -> None:
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     # -- actions ------------------------------------------------------------------------------
 

@@ -81,6 +81,11 @@ class Hub:
         self.gateway = gateway
         self.owner = owner
 
+    def close(self) -> None:
+        """Close the store and the gateway's connections."""
+        self.store.close()
+        self.gateway.close()
+
     # -- the pass -----------------------------------------------------------------------------
 
     def run_pass(

@@ -33,7 +33,7 @@ def cluster(kube_server, kubeconfig):
 def hub(tmp_path, cluster):
     hub = make_hub(tmp_path / "hub.sqlite3")
     yield hub
-    hub.store.close()
+    hub.close()
 
 
 def writes(server) -> int:
@@ -82,7 +82,7 @@ def test_steady_state_pages(cluster, tmp_path):
     # 10 accounts and 10 Secrets, 4 a page: 3 pages each, no writes.
     assert cluster.count("GET") == 6
     assert writes(cluster) == 0
-    hub.store.close()
+    hub.close()
 
 
 def test_a_changed_property_is_n_replaces_and_never_a_delete(cluster, hub):
@@ -120,7 +120,7 @@ def test_edited_and_deleted_secrets_are_repaired_and_only_they_are_written(clust
 
 def test_a_deleted_store_causes_no_write(cluster, hub, tmp_path):
     run(hub, options(**{"spark.a": "1"}))
-    hub.store.close()
+    hub.close()
     for path in tmp_path.glob("hub.sqlite3*"):
         path.unlink()
     rebuilt = make_hub(tmp_path / "hub.sqlite3")
@@ -129,7 +129,7 @@ def test_a_deleted_store_causes_no_write(cluster, hub, tmp_path):
     assert report.state is HubState.ACTIVE
     assert writes(cluster) == 0
     assert rebuilt.store.counts()[AccountState.IN_SYNC] == 3
-    rebuilt.store.close()
+    rebuilt.close()
 
 
 def test_a_secret_of_another_owner_is_never_touched(cluster, hub):

@@ -96,7 +96,9 @@ def decode_object(body: bytes, yaml_ok: bool = False) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise errors.bad_request("Object 'Kind' is missing in the request body")
     if not isinstance(obj.setdefault("metadata", {}), dict):
-        raise errors.bad_request("json: cannot unmarshal metadata into Go value of type ObjectMeta")
+        raise errors.bad_request(
+            "json: cannot unmarshal metadata into Go value of type ObjectMeta"
+        )
     return obj
 
 
@@ -132,7 +134,9 @@ def _reject_rv_on_create(metadata: dict[str, Any]) -> None:
     except (TypeError, ValueError):
         version = 0
     if version:
-        raise errors.StatusError(500, "", "resourceVersion should not be set on objects to be created")
+        raise errors.StatusError(
+            500, "", "resourceVersion should not be set on objects to be created"
+        )
     metadata.pop("resourceVersion", None)
 
 
@@ -436,7 +440,9 @@ class Api:
         policy = call.query.get("propagationPolicy")
         with self.store.cond:
             keys = self.store.keys(call.rt.kind, call.namespace)
-            victims = [e for e in self.store.entries(call.rt.kind, keys) if selector.matches(e.obj)]
+            victims = [
+                e for e in self.store.entries(call.rt.kind, keys) if selector.matches(e.obj)
+            ]
             raws = []
             for entry in victims:
                 last = None
@@ -463,7 +469,9 @@ class Api:
         namespace = (metadata.get("namespace") or "default") if rt.namespaced else None
         with self.store.cond:
             if namespace and not self.store.namespace_exists(namespace):
-                self.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+                self.put(
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+                )
             old = self.store.get(rt.kind, namespace, metadata["name"])
             old_meta = old.obj["metadata"] if old else {}
             metadata["namespace"] = namespace
@@ -475,4 +483,4 @@ class Api:
             metadata.pop("resourceVersion", None)
             validation.normalize(rt, obj)
             validation.validate(rt, obj)
-            return copy.deepcopy(self.store.write(rt.kind, obj).obj)
+            return json.loads(self.store.write(rt.kind, obj).raw)

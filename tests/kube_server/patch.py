@@ -115,7 +115,9 @@ def _merge_list(live: list, patch: list, key: str) -> list:
             continue
         pos = index.get(item.get(key))
         if item.get("$patch") == "delete":
-            merged = [m for m in merged if not (isinstance(m, dict) and m.get(key) == item.get(key))]
+            merged = [
+                m for m in merged if not (isinstance(m, dict) and m.get(key) == item.get(key))
+            ]
             index = {m.get(key): p for p, m in enumerate(merged) if isinstance(m, dict)}
         elif pos is None:
             index[item.get(key)] = len(merged)

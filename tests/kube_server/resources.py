@@ -58,28 +58,45 @@ def _fields(*names: str) -> frozenset[str]:
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
-        "Namespace", "namespaces", namespaced=False, name_rule="label",
+        "Namespace",
+        "namespaces",
+        namespaced=False,
+        name_rule="label",
         top_level=_fields("spec", "status"),
     ),
     ResourceType(
-        "ServiceAccount", "serviceaccounts",
+        "ServiceAccount",
+        "serviceaccounts",
         top_level=_fields("secrets", "imagePullSecrets", "automountServiceAccountToken"),
     ),
-    ResourceType("Secret", "secrets", top_level=_fields("data", "stringData", "type", "immutable")),
+    ResourceType(
+        "Secret", "secrets", top_level=_fields("data", "stringData", "type", "immutable")
+    ),
     ResourceType("ConfigMap", "configmaps", top_level=_fields("data", "binaryData", "immutable")),
     ResourceType("Pod", "pods", top_level=_fields("spec", "status")),
     ResourceType("Service", "services", name_rule="label", top_level=_fields("spec", "status")),
     ResourceType("Role", "roles", RBAC, name_rule="path", top_level=_fields("rules")),
     ResourceType(
-        "RoleBinding", "rolebindings", RBAC, name_rule="path",
+        "RoleBinding",
+        "rolebindings",
+        RBAC,
+        name_rule="path",
         top_level=_fields("roleRef", "subjects"),
     ),
     ResourceType(
-        "ClusterRole", "clusterroles", RBAC, namespaced=False, name_rule="path",
+        "ClusterRole",
+        "clusterroles",
+        RBAC,
+        namespaced=False,
+        name_rule="path",
         top_level=_fields("rules", "aggregationRule"),
     ),
     ResourceType(
-        "ClusterRoleBinding", "clusterrolebindings", RBAC, namespaced=False, name_rule="path",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        RBAC,
+        namespaced=False,
+        name_rule="path",
         top_level=_fields("roleRef", "subjects"),
     ),
 )

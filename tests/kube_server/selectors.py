@@ -178,10 +178,12 @@ class FieldSelector:
         for part in split_requirements(selector):
             match = _FIELD_RE.match(part)
             if not match:
-                raise errors.bad_request(f"invalid selector: '{selector}'; can't understand '{part}'")
+                raise errors.bad_request(
+                    f"invalid selector: '{selector}'; can't understand '{part}'"
+                )
             name, op, value = match.groups()
             if name not in fields:
-                raise errors.bad_request(f'field label not supported: {name}')
+                raise errors.bad_request(f"field label not supported: {name}")
             terms.append((fields[name], op == "!=", value.strip()))
         return cls(tuple(terms))
 

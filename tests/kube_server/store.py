@@ -227,7 +227,7 @@ class Store:
             return new
 
     def remove(self, kind: str, key: Key, orphan: bool = False) -> Entry | None:
-        """Delete an object, then its dependents (or orphan them) and, for a Namespace, its content.
+        """Delete an object, then its dependents (or orphan them) and a Namespace's content.
 
         Args:
             kind: the kind.
@@ -272,7 +272,9 @@ class Store:
             if entry is None:
                 continue
             obj = copy.deepcopy(entry.obj)
-            refs = [r for r in obj["metadata"].get("ownerReferences", []) if r.get("uid") != owner_uid]
+            refs = [
+                r for r in obj["metadata"].get("ownerReferences", []) if r.get("uid") != owner_uid
+            ]
             obj["metadata"]["ownerReferences"] = refs
             if not refs:
                 del obj["metadata"]["ownerReferences"]

@@ -172,7 +172,7 @@ def _owner_causes(metadata: dict[str, Any]) -> Causes:
         for field in ("apiVersion", "kind", "name", "uid"):
             if not (isinstance(ref, dict) and ref.get(field)):
                 path = f"metadata.ownerReferences.{field}"
-                causes.append((path, f"{path}: Invalid value: \"\": {field} must not be empty"))
+                causes.append((path, f'{path}: Invalid value: "": {field} must not be empty'))
     return causes
 
 

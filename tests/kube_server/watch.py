@@ -78,7 +78,9 @@ class WatchStream:
     def _in_scope(self, event: Event) -> bool:
         if event.kind != self.rt.kind:
             return False
-        return self.namespace is None or event.new.obj["metadata"].get("namespace") == self.namespace
+        return (
+            self.namespace is None or event.new.obj["metadata"].get("namespace") == self.namespace
+        )
 
     def translate(self, event: Event) -> bytes | None:
         """Turn a store event into the line this watcher sees, or None when it sees nothing."""
@@ -101,7 +103,9 @@ class WatchStream:
                 self.cursor = self.store.resource_version
                 keys = self.store.keys(self.rt.kind, self.namespace)
                 entries = self.store.entries(self.rt.kind, keys)
-                return [event_line("ADDED", e.raw) for e in entries if self.selector.matches(e.obj)], False
+                return [
+                    event_line("ADDED", e.raw) for e in entries if self.selector.matches(e.obj)
+                ], False
             try:
                 requested = int(self.resource_version)
             except ValueError:

@@ -1,0 +1,190 @@
+"""Every event, action and status of the charm, with ops.testing standing in for Juju.
+
+The charm talks to the test API server through the real lightkube client (KUBECONFIG).
+"""
+
+import json
+
+import pytest
+from ops import testing
+
+from store import Store
+from tests.charm.conftest import MODEL
+from tests.cluster.helpers import add_account, decoded, hub_secret
+
+APP = "spark-integration-hub-k8s"
+MEMORY = {"spark-properties": "spark.executor.memory=4g"}
+
+
+@pytest.fixture
+def cluster(kube_server, kubeconfig):
+    add_account(kube_server, "team-a", "alice")
+    add_account(kube_server, "team-b", "bob")
+    return kube_server
+
+
+def store_of(ctx, storage) -> Store:
+    return Store.open(storage.get_filesystem(ctx) / "hub.sqlite3")
+
+
+def test_install_without_config_waits(ctx, base_state, cluster):
+    out = ctx.run(ctx.on.install(), base_state())
+    assert out.unit_status == testing.WaitingStatus(
+        "nothing to distribute: relate an integration or set spark-properties"
+    )
+    assert cluster.count("POST", "/secrets") == 0
+
+
+def test_config_reaches_every_account_in_one_hook(ctx, base_state, cluster):
+    out = ctx.run(ctx.on.config_changed(), base_state(config=MEMORY))
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+    assert decoded(hub_secret(cluster, "team-a", "alice")) == {"spark.executor.memory": "4g"}
+    assert decoded(hub_secret(cluster, "team-b", "bob")) == {"spark.executor.memory": "4g"}
+    owner = hub_secret(cluster, "team-a", "alice")["metadata"]["annotations"]
+    assert owner["integration-hub/owner"] == f"{MODEL.uuid}/{APP}"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"spark-properties": "spark.a=1\nspark.b"},
+            "config: config spark-properties line 2: expected `spark.<name>=<value>`, "
+            "found no `=`",
+        ),
+        (
+            {"monitored-service-accounts": "team-a"},
+            "config: config monitored-service-accounts entry 'team-a': expected "
+            "`namespace:account`, lower-case names, `*` as wildcard",
+        ),
+    ],
+)
+def test_bad_config_blocks_naming_the_fix_and_writes_nothing(
+    ctx, base_state, cluster, config, message
+):
+    out = ctx.run(ctx.on.config_changed(), base_state(config=config))
+    assert out.unit_status == testing.BlockedStatus(message)
+    assert cluster.count("POST") == cluster.count("PUT") == 0
+
+
+def test_a_non_leader_never_writes(ctx, base_state, cluster):
+    out = ctx.run(ctx.on.config_changed(), base_state(config=MEMORY, leader=False))
+    assert out.unit_status == testing.ActiveStatus("standby: the leader distributes")
+    assert len(cluster.requests) == 0
+
+
+def test_without_storage_the_charm_waits(ctx, base_state, cluster):
+    out = ctx.run(ctx.on.config_changed(), base_state(config=MEMORY, storages=set()))
+    assert out.unit_status == testing.WaitingStatus("waiting for storage hub-state")
+    with pytest.raises(testing.ActionFailed, match="storage hub-state is not attached"):
+        ctx.run(ctx.on.action("list-accounts"), base_state(storages=set()))
+
+
+NOTICE = testing.Notice("canonical.com/spark-integration-hub/changed")
+WORKLOAD = testing.Container("integration-hub", can_connect=True, notices=[NOTICE])
+
+
+@pytest.mark.parametrize(
+    ("event", "trigger"),
+    [
+        (lambda on, _: on.install(), "install"),
+        (lambda on, _: on.leader_elected(), "leader-elected"),
+        (lambda on, _: on.upgrade_charm(), "upgrade-charm"),
+        (lambda on, _: on.update_status(), "update-status"),
+        (lambda on, _: on.pebble_ready(WORKLOAD), "integration-hub-pebble-ready"),
+        (
+            lambda on, _: on.pebble_custom_notice(WORKLOAD, NOTICE),
+            "integration-hub-pebble-custom-notice",
+        ),
+        (lambda on, storage: on.storage_attached(storage), "hub-state-storage-attached"),
+    ],
+)
+def test_every_event_runs_the_same_pass(ctx, base_state, storage, cluster, event, trigger):
+    state = base_state(config=MEMORY, containers={WORKLOAD})
+    out = ctx.run(event(ctx.on, storage), state)
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+    store = store_of(ctx, storage)
+    assert store.journal(1)[0].trigger == trigger
+    store.close()
+
+
+def test_a_tampered_secret_is_repaired_on_update_status(ctx, base_state, cluster):
+    ctx.run(ctx.on.config_changed(), base_state(config=MEMORY))
+    tampered = hub_secret(cluster, "team-a", "alice")
+    tampered["data"] = {"spark.executor.memory": "MWc="}
+    cluster.put(tampered)
+    cluster.clear_requests()
+    out = ctx.run(ctx.on.update_status(), base_state(config=MEMORY))
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+    assert decoded(hub_secret(cluster, "team-a", "alice")) == {"spark.executor.memory": "4g"}
+    assert cluster.count("PUT") == 1
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+def test_reconcile_dry_run_plans_without_writing(ctx, base_state, cluster):
+    ctx.run(ctx.on.action("reconcile", params={"dry-run": True}), base_state(config=MEMORY))
+    results = ctx.action_results
+    assert json.loads(results["summary"]) == {"create": 2}
+    assert {row["account"] for row in json.loads(results["plan"])} == {
+        "team-a:alice",
+        "team-b:bob",
+    }
+    assert cluster.count("POST") == 0
+
+
+def test_reconcile_runs_a_pass(ctx, base_state, cluster):
+    ctx.run(ctx.on.action("reconcile"), base_state(config=MEMORY))
+    assert ctx.action_results["state"] == "active"
+    assert ctx.action_results["writes"] == 2
+
+
+def test_reconcile_on_a_non_leader_fails_with_a_reason(ctx, base_state, cluster):
+    with pytest.raises(testing.ActionFailed, match="only the leader unit writes"):
+        ctx.run(ctx.on.action("reconcile"), base_state(config=MEMORY, leader=False))
+
+
+def test_list_accounts_with_filters(ctx, base_state, cluster):
+    ctx.run(ctx.on.config_changed(), base_state(config=MEMORY))
+    ctx.run(ctx.on.action("list-accounts", params={"namespace": "team-a"}), base_state())
+    (row,) = json.loads(ctx.action_results["accounts"])
+    assert row["account"] == "team-a:alice"
+    assert row["state"] == "in-sync"
+    assert len(row["hash"]) == 12
+    assert row["last-error"] == ""
+    ctx.run(ctx.on.action("list-accounts", params={"state": "conflict"}), base_state())
+    assert ctx.action_results["count"] == 0
+    with pytest.raises(testing.ActionFailed, match="unknown state 'lost'"):
+        ctx.run(ctx.on.action("list-accounts", params={"state": "lost"}), base_state())
+
+
+SECRET_CONFIG = {
+    "spark-properties": "spark.executor.memory=4g\nspark.hadoop.fs.s3a.secret.key=hunter2"
+}
+
+
+def test_get_config_masks_credentials_unless_revealed(ctx, base_state, cluster):
+    ctx.run(ctx.on.config_changed(), base_state(config=SECRET_CONFIG))
+    ctx.run(ctx.on.action("get-config"), base_state(config=SECRET_CONFIG))
+    shown = json.loads(ctx.action_results["properties"])
+    assert shown["spark.hadoop.fs.s3a.secret.key"] == {
+        "value": "*****",
+        "source": "spark-properties",
+    }
+    assert "hunter2" not in json.dumps(ctx.action_results)
+    assert all("hunter2" not in line.message for line in ctx.juju_log)
+    ctx.run(ctx.on.action("get-config", params={"reveal": True}), base_state())
+    shown = json.loads(ctx.action_results["properties"])
+    assert shown["spark.hadoop.fs.s3a.secret.key"]["value"] == "hunter2"
+
+
+def test_get_config_of_an_account_reads_its_secret(ctx, base_state, cluster):
+    ctx.run(ctx.on.config_changed(), base_state(config=SECRET_CONFIG))
+    ctx.run(ctx.on.action("get-config", params={"account": "team-b:bob"}), base_state())
+    shown = json.loads(ctx.action_results["properties"])
+    assert shown == {"spark.executor.memory": "4g", "spark.hadoop.fs.s3a.secret.key": "*****"}
+    with pytest.raises(testing.ActionFailed, match="has no hub Secret"):
+        ctx.run(ctx.on.action("get-config", params={"account": "team-b:nobody"}), base_state())
+    with pytest.raises(testing.ActionFailed, match="expected `namespace:name`"):
+        ctx.run(ctx.on.action("get-config", params={"account": "bob"}), base_state())
