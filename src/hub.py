@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from core.cluster import AccountRef, Owner, secret_name
 from core.config import Scope
@@ -104,14 +105,14 @@ class Hub:
             self.store.set_desired(verdict.properties)
         if not leader:
             return self._finish(machine, trigger, self._standby(verdict))
-        if verdict.properties is None:
-            machine.fire(verdict.trigger, verdict.reason)
-            return self._finish(machine, trigger)
         if check_access or self._blocked_on_trust(machine):
             missing = self._missing_permissions()
             if missing:
                 machine.fire("block", trust_message(self.owner.app, missing))
                 return self._finish(machine, trigger)
+        if verdict.properties is None:
+            machine.fire(verdict.trigger, verdict.reason)
+            return self._finish(machine, trigger)
         machine.fire("reconcile")
         return self._reconcile(machine, verdict.properties, scope, trigger)
 
@@ -270,7 +271,7 @@ def _describe(row: AppliedRow) -> dict[str, str]:
         "account": row.key,
         "state": row.state.value,
         "hash": row.hash[:12],
-        "last-applied": str(int(row.updated_at)),
+        "last-applied": datetime.fromtimestamp(row.updated_at, UTC).isoformat(timespec="seconds"),
         "last-error": row.last_error,
         "attempts": str(row.attempts),
     }

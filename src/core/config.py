@@ -88,7 +88,7 @@ class HubConfig(BaseModel):
         except ValidationError as error:
             first = error.errors()[0]
             option = str(first["loc"][0]).replace("_", "-") if first["loc"] else "config"
-            raise ConfigError(f"config {option}: {first['msg']}") from None
+            raise ConfigError(f"{option}: {first['msg']}") from None
 
 
 def parse_spark_properties(text: str) -> dict[str, str]:
@@ -106,12 +106,11 @@ def parse_spark_properties(text: str) -> dict[str, str]:
         key = key.strip()
         if not separator:
             raise ConfigError(
-                f"config spark-properties line {number}: expected `spark.<name>=<value>`, "
-                "found no `=`"
+                f"spark-properties line {number}: expected `spark.<name>=<value>`, found no `=`"
             )
         if not is_property_key(key):
             raise ConfigError(
-                f"config spark-properties line {number}: {_shorten(key)!r} is not a Spark "
+                f"spark-properties line {number}: {_shorten(key)!r} is not a Spark "
                 "property key (`spark.<name>`)"
             )
         properties[key] = value.strip()
@@ -132,12 +131,12 @@ def parse_scope(text: str) -> Scope:
         namespace, separator, account = entry.partition(":")
         if not separator or not _PATTERN_PART.match(namespace) or not _PATTERN_PART.match(account):
             raise ConfigError(
-                f"config monitored-service-accounts entry {_shorten(entry)!r}: expected "
+                f"monitored-service-accounts entry {_shorten(entry)!r}: expected "
                 "`namespace:account`, lower-case names, `*` as wildcard"
             )
         patterns.append(AccountPattern(namespace=namespace, account=account))
     if not patterns:
-        raise ConfigError("config monitored-service-accounts is empty: use `*:*` for all")
+        raise ConfigError("monitored-service-accounts is empty: use `*:*` for all")
     return Scope(patterns=tuple(patterns))
 
 
@@ -150,7 +149,7 @@ def parse_database_name(text: str) -> str:
     name = text.strip()
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise ConfigError(
-            f"config metastore-database-name {_shorten(name)!r}: use lower-case letters, "
+            f"metastore-database-name {_shorten(name)!r}: use lower-case letters, "
             "digits and `_`, starting with a letter"
         )
     return name

@@ -49,12 +49,12 @@ def test_config_reaches_every_account_in_one_hook(ctx, base_state, cluster):
     [
         (
             {"spark-properties": "spark.a=1\nspark.b"},
-            "config: config spark-properties line 2: expected `spark.<name>=<value>`, "
+            "config: spark-properties line 2: expected `spark.<name>=<value>`, "
             "found no `=`",
         ),
         (
             {"monitored-service-accounts": "team-a"},
-            "config: config monitored-service-accounts entry 'team-a': expected "
+            "config: monitored-service-accounts entry 'team-a': expected "
             "`namespace:account`, lower-case names, `*` as wildcard",
         ),
     ],

@@ -656,32 +656,6 @@ def test_self_subject_access_review_and_denied_requests(kube_server: KubeServer,
 # -- spark8t ----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def spark8t(kubeconfig: Path) -> Iterator[SimpleNamespace]:
-    """spark8t's service-account registry over the test server.
-
-    spark8t reads the environment when imported, so it is imported here, once ``KUBECONFIG``
-    points at the test server.
-    """
-    from spark8t.domain import Defaults
-    from spark8t.domain import ServiceAccount as SparkAccount
-    from spark8t.kube_interface.lightkube import LightKubeInterface
-    from spark8t.registry.k8s import K8sServiceAccountRegistry
-    from spark8t.utils import PropertyFile
-
-    kube = LightKubeInterface(str(kubeconfig), Defaults({}))
-    registry = K8sServiceAccountRegistry(kube)
-
-    def create(name: str, namespace: str) -> None:
-        account = SparkAccount(name, namespace, kube.api_server, extra_confs=PropertyFile({}))
-        registry.create(account)
-
-    try:
-        yield SimpleNamespace(registry=registry, create=create, PropertyFile=PropertyFile)
-    finally:
-        kube.client.close()
-
-
 def test_spark8t_registry_lifecycle(kube_server: KubeServer, spark8t: SimpleNamespace):
     kube_server.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}})
     registry = spark8t.registry
