@@ -163,6 +163,10 @@ class KubeGateway:
         self.calls = 0
         self.retries: list[str] = []
 
+    def close(self) -> None:
+        """Close the client's connections."""
+        self._client.close()
+
     # -- reads ------------------------------------------------------------------------------
 
     def list_accounts(self) -> list[Account]:
@@ -269,6 +273,83 @@ class KubeGateway:
         except httpx2.TransportError as error:
             raise UnavailableError(0, _describe(error)) from None
 
+    # -- Spark accounts (spark-service-account provider) --------------------------------------
+    # The provider (`src/provider.py`) creates, adopts and releases the Spark service accounts
+    # other charms ask for. Objects are exchanged as API dicts wrapped in `core.manifest`'s
+    # `KubeObject`, so nothing outside this module sees a lightkube type.
+
+    def get_object(self, kind: str, namespace: str, name: str) -> KubeObject | None:
+        """One object of a provider kind (`_PROVIDER_KINDS`), or None if it does not exist.
+
+        `namespace` is ignored for the cluster-scoped Namespace kind.
+        """
+        resource = _PROVIDER_KINDS[kind]
+        try:
+            if kind == "Namespace":
+                item = self._call(lambda: self._client.get(resource, name))
+            else:
+                item = self._call(lambda: self._client.get(resource, name, namespace=namespace))
+        except NotFoundError:
+            return None
+        return _kube_object(item, kind)
+
+    def create_object(self, body: Mapping[str, Any]) -> KubeObject:
+        """Create an object from its API dict; raises `AlreadyExistsError` if it exists."""
+        kind = str(body["kind"])
+        resource = _PROVIDER_KINDS[kind].from_dict(dict(body))  # type: ignore[attr-defined]
+        created = self._call(lambda: self._client.create(resource))
+        return _kube_object(created, kind)
+
+    def delete_object(self, kind: str, namespace: str, name: str) -> bool:
+        """Delete an object; returns False when it was already gone."""
+        resource = _PROVIDER_KINDS[kind]
+        try:
+            if kind == "Namespace":
+                self._call(lambda: self._client.delete(resource, name))
+            else:
+                self._call(lambda: self._client.delete(resource, name, namespace=namespace))
+        except NotFoundError:
+            return False
+        return True
+
+    def list_provided_accounts(self, owner: Owner) -> list[KubeObject]:
+        """The ServiceAccounts labelled as provided by `owner`'s app (all namespaces).
+
+        The label names only the application; callers check the `created-by` annotation
+        (model UUID and app) before acting on an account.
+        """
+        labels: dict[str, Any] = {PROVIDED_LABEL: provided_value(owner)}
+        items = self._call(
+            lambda: list(
+                self._client.list(
+                    ServiceAccount, namespace="*", labels=labels, chunk_size=self._page_size
+                )
+            )
+        )
+        return [_kube_object(item, "ServiceAccount") for item in items]
+
+    def get_account_objects(self, ref: AccountRef, *, hub_secret: bool = True) -> AccountObjects:
+        """Every object of the account `ref` as it is now (4 GETs, 5 with `hub_secret`)."""
+        names = AccountNames(ref)
+        wanted = names.keys() if hub_secret else names.keys()[:-1]
+        found = [self.get_object(kind, ref.namespace, name) for kind, name in wanted]
+        return AccountObjects(ref, *found)
+
+    def ensure_namespace(self, name: str, annotations: Mapping[str, str]) -> bool:
+        """Create the namespace `name` unless it exists; returns whether it was created."""
+        if self.get_object("Namespace", "", name) is not None:
+            return False
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "annotations": dict(annotations)},
+        }
+        try:
+            self.create_object(body)
+        except AlreadyExistsError:
+            return False
+        return True
+
 
 def _translate(error: ApiError) -> KubeError:
     code = error.status.code or 0
@@ -340,3 +421,55 @@ def _secret(spec: SecretSpec, resource_version: str | None = None) -> Secret:
             for key, value in spec.data.items()
         },
     )
+
+
+# -- Spark accounts (spark-service-account provider) ------------------------------------------
+# Imported here, not at the top, to keep this section self-contained.
+from collections.abc import Mapping  # noqa: E402
+
+from lightkube.resources.core_v1 import Namespace  # noqa: E402
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding  # noqa: E402
+
+from core.cluster import Owner  # noqa: E402
+from core.manifest import (  # noqa: E402
+    PROVIDED_LABEL,
+    AccountNames,
+    AccountObjects,
+    KubeObject,
+    provided_value,
+)
+
+_PROVIDER_KINDS: dict[str, Any] = {
+    "Namespace": Namespace,
+    "ServiceAccount": ServiceAccount,
+    "Role": Role,
+    "RoleBinding": RoleBinding,
+    "Secret": Secret,
+}
+"""The kinds the provider reads and writes, by `kind`."""
+
+PROVIDER_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("get", "namespaces"),
+    Permission("create", "namespaces"),
+    Permission("list", "serviceaccounts"),
+    Permission("get", "serviceaccounts"),
+    Permission("create", "serviceaccounts"),
+    Permission("delete", "serviceaccounts"),
+    Permission("get", "roles", "rbac.authorization.k8s.io"),
+    Permission("create", "roles", "rbac.authorization.k8s.io"),
+    Permission("delete", "roles", "rbac.authorization.k8s.io"),
+    Permission("get", "rolebindings", "rbac.authorization.k8s.io"),
+    Permission("create", "rolebindings", "rbac.authorization.k8s.io"),
+    Permission("delete", "rolebindings", "rbac.authorization.k8s.io"),
+    Permission("get", "secrets"),
+    Permission("create", "secrets"),
+    Permission("delete", "secrets"),
+)
+"""What the provider needs on top of `HUB_PERMISSIONS` (check with `missing_permissions`)."""
+
+
+def _kube_object(item: Any, kind: str) -> KubeObject:
+    body = item.to_dict()
+    body.setdefault("kind", kind)
+    body.setdefault("apiVersion", _PROVIDER_KINDS[kind]._api_info.resource.api_version)
+    return KubeObject.of(body)
