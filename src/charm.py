@@ -20,6 +20,7 @@ from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport
 from k8s import KubeError, KubeGateway
 from render.options import render_options, render_spark_properties
+from sources import IntegrationSources
 from store import AccountState, Store
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ class SparkIntegrationHubCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         self._opened: Hub | None = None
+        config = self._config()
+        database = config.metastore_database if isinstance(config, HubConfig) else None
+        self.sources = IntegrationSources(self, database or HubConfig().metastore_database)
         passes = [
             self.on.install,
             self.on.config_changed,
@@ -45,6 +49,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             self.on.hub_state_storage_attached,
             self.on[WORKLOAD].pebble_ready,
             self.on[WORKLOAD].pebble_custom_notice,
+            *self.sources.events,
         ]
         for event in passes:
             framework.observe(event, self._on_pass)
@@ -66,7 +71,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         config = self._config()
         if isinstance(config, Invalid):
             return [config], Scope()
-        return [render_options(config), render_spark_properties(config)], config.scope
+        options = [render_options(config), render_spark_properties(config)]
+        return [*options, *self.sources.read()], config.scope
 
     def _hub(self) -> Hub | None:
         """The hub over this unit's store, opened once per hook; None until storage is attached."""
