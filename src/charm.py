@@ -98,6 +98,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             trigger=name,
             leader=self.unit.is_leader(),
             check_access=name.replace("-", "_") in ACCESS_CHECK_EVENTS,
+            truststore=self.sources.truststore(),
         )
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
 
@@ -126,9 +127,15 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         results, scope = self._inputs()
         try:
             if event.params.get("dry-run", False):
-                report = hub.dry_run(results, scope)
+                report = hub.dry_run(results, scope, self.sources.truststore())
             else:
-                report = hub.run_pass(results, scope, trigger="reconcile-action", leader=True)
+                report = hub.run_pass(
+                    results,
+                    scope,
+                    trigger="reconcile-action",
+                    leader=True,
+                    truststore=self.sources.truststore(),
+                )
         except KubeError as error:
             event.fail(f"cannot reach the Kubernetes API: {error.reason}")
             return

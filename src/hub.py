@@ -19,7 +19,8 @@ from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from k8s import ForbiddenError, KubeError, KubeGateway
 from machine import HubMachine, HubState, StatusReport, status_for
-from reconciler import Applier, Outcome, Step, observe, plan
+from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
+from render.s3 import TrustStore
 from store import AccountState, AppliedRow, JournalEntry, Store
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class PassReport:
 
     state: HubState
     message: str
-    plan: list[Step] = field(default_factory=list)
+    plan: list[Step | TrustStep] = field(default_factory=list)
     outcome: Outcome | None = None
 
 
@@ -97,8 +98,18 @@ class Hub:
         trigger: str,
         leader: bool,
         check_access: bool = False,
+        truststore: TrustStore | None = None,
     ) -> PassReport:
-        """Run one pass and record it; never raises for API trouble (it becomes the status)."""
+        """Run one pass and record it; never raises for API trouble (it becomes the status).
+
+        Args:
+            results: every source's result (config and integrations).
+            scope: the accounts served.
+            trigger: what caused the pass (journalled).
+            leader: whether this unit may write.
+            check_access: whether to review the hub's permissions first.
+            truststore: the S3 CA truststore to put in every served namespace, if any.
+        """
         verdict = evaluate(results)
         machine = HubMachine(self.store.machine_state)
         if verdict.properties is not None:
@@ -114,25 +125,41 @@ class Hub:
             machine.fire(verdict.trigger, verdict.reason)
             return self._finish(machine, trigger)
         machine.fire("reconcile")
-        return self._reconcile(machine, verdict.properties, scope, trigger)
+        return self._reconcile(machine, verdict.properties, scope, trigger, truststore)
 
-    def dry_run(self, results: Sequence[SourceResult], scope: Scope) -> PassReport:
+    def dry_run(
+        self,
+        results: Sequence[SourceResult],
+        scope: Scope,
+        truststore: TrustStore | None = None,
+    ) -> PassReport:
         """The plan a pass would carry out, without writing to the cluster or the store."""
         verdict = evaluate(results)
         state = HubState(self.store.machine_state or HubState.WAITING.value)
         if verdict.properties is None:
             return PassReport(state, verdict.reason)
-        steps = plan(observe(self.gateway), verdict.properties, self.owner, scope)
-        return PassReport(state, "dry run: nothing written", plan=steps)
+        observation = observe(self.gateway)
+        steps = plan(observation, verdict.properties, self.owner, scope)
+        trust_steps = plan_truststores(observation, _served(steps), truststore, self.owner)
+        return PassReport(state, "dry run: nothing written", plan=[*trust_steps, *steps])
 
     def _reconcile(
-        self, machine: HubMachine, desired: SparkProperties, scope: Scope, trigger: str
+        self,
+        machine: HubMachine,
+        desired: SparkProperties,
+        scope: Scope,
+        trigger: str,
+        truststore: TrustStore | None,
     ) -> PassReport:
         calls_before = self.gateway.calls
         try:
             observation = observe(self.gateway)
             steps = plan(observation, desired, self.owner, scope)
-            outcome = Applier(self.gateway, desired, self.owner, self.store.applied()).apply(steps)
+            trust_steps = plan_truststores(observation, _served(steps), truststore, self.owner)
+            applier = Applier(self.gateway, desired, self.owner, self.store.applied())
+            outcome = Outcome()
+            applier.apply_truststores(trust_steps, truststore, outcome)
+            applier.apply(steps, outcome)
         except ForbiddenError as error:
             missing = self._missing_permissions() or [error.reason]
             machine.fire("block", trust_message(self.owner.app, missing))
@@ -142,7 +169,7 @@ class Hub:
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome)
         report = self._settle(machine, outcome)
-        report.plan = steps
+        report.plan = [*trust_steps, *steps]
         self._journal(trigger, report, self.gateway.calls - calls_before)
         return report
 
@@ -167,13 +194,14 @@ class Hub:
         total = len(outcome.rows)
         in_sync = outcome.count(AccountState.IN_SYNC)
         conflicts = outcome.count(AccountState.CONFLICT)
-        if in_sync + conflicts == total:
+        if in_sync + conflicts == total and not outcome.truststore_errors:
             message = f"{in_sync} accounts in sync"
             if conflicts:
                 message += f", {conflicts} in conflict (see list-accounts)"
             machine.fire("converge", message)
         else:
             errors = [row.last_error for row in outcome.rows if row.last_error]
+            errors += outcome.truststore_errors
             machine.reason = f"reconciling {in_sync + conflicts}/{total} accounts"
             if errors or outcome.interrupted:
                 machine.reason += f" (retrying: {outcome.interrupted or errors[-1]})"
@@ -264,6 +292,10 @@ class Hub:
             masked = value is not None and looks_sensitive(key) and not reveal
             shown[key] = "*****" if masked else (value if value is not None else "<not UTF-8>")
         return shown
+
+
+def _served(steps: Sequence[Step]) -> set[str]:
+    return {step.ref.namespace for step in steps if step.action is not Action.DELETE}
 
 
 def _describe(row: AppliedRow) -> dict[str, str]:

@@ -39,10 +39,14 @@ from core.cluster import (
     HUB_SECRET_SELECTOR,
     SECRET_PREFIX,
     SPARK8T_SELECTOR,
+    TRUSTSTORE_SECRET,
     Account,
     AccountRef,
+    HubSecrets,
     LiveSecret,
+    LiveTrustStore,
     SecretSpec,
+    TrustStoreSpec,
 )
 
 logger = logging.getLogger(__name__)
@@ -183,7 +187,7 @@ class KubeGateway:
         )
         return [_account(item) for item in items]
 
-    def list_hub_secrets(self) -> list[LiveSecret]:
+    def list_hub_secrets(self) -> HubSecrets:
         """Every Secret labelled `managed-by=integration-hub`, ours or not, in all namespaces."""
         items = self._call(
             lambda: list(
@@ -192,7 +196,10 @@ class KubeGateway:
                 )
             )
         )
-        return [_live_secret(item) for item in items if _name(item).startswith(SECRET_PREFIX)]
+        return HubSecrets(
+            accounts=[_live_secret(i) for i in items if _name(i).startswith(SECRET_PREFIX)],
+            truststores=[_live_truststore(i) for i in items if _name(i) == TRUSTSTORE_SECRET],
+        )
 
     def get_secret(self, namespace: str, name: str) -> LiveSecret | None:
         """One Secret by name, or None if it does not exist."""
@@ -212,6 +219,15 @@ class KubeGateway:
     def replace_secret(self, spec: SecretSpec, resource_version: str) -> str:
         """Replace the whole hub Secret, if it is still at `resource_version`."""
         replaced = self._call(lambda: self._client.replace(_secret(spec, resource_version)))
+        return _version(replaced)
+
+    def create_truststore(self, spec: TrustStoreSpec) -> str:
+        """Create a namespace's truststore Secret; returns its resourceVersion."""
+        return _version(self._call(lambda: self._client.create(_truststore(spec))))
+
+    def replace_truststore(self, spec: TrustStoreSpec, resource_version: str) -> str:
+        """Replace a namespace's truststore Secret, if it is still at `resource_version`."""
+        replaced = self._call(lambda: self._client.replace(_truststore(spec, resource_version)))
         return _version(replaced)
 
     def delete_secret(self, ref: AccountRef, name: str) -> None:
@@ -397,6 +413,37 @@ def _live_secret(item: Any) -> LiveSecret:
         labels=dict(meta.labels or {}),
         annotations=dict(meta.annotations or {}),
         data={key: _decode(value) for key, value in (item.data or {}).items()},
+    )
+
+
+def _live_truststore(item: Any) -> LiveTrustStore:
+    meta = item.metadata
+    files = {}
+    for key, value in (item.data or {}).items():
+        try:
+            files[key] = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            files[key] = b""
+    return LiveTrustStore(
+        namespace=meta.namespace,
+        resource_version=meta.resourceVersion or "",
+        labels=dict(meta.labels or {}),
+        annotations=dict(meta.annotations or {}),
+        files=files,
+    )
+
+
+def _truststore(spec: TrustStoreSpec, resource_version: str | None = None) -> Secret:
+    return Secret(
+        metadata=ObjectMeta(
+            name=spec.name,
+            namespace=spec.namespace,
+            labels=spec.labels,
+            annotations=spec.annotations,
+            resourceVersion=resource_version,
+        ),
+        type="Opaque",
+        data={key: base64.b64encode(value).decode("ascii") for key, value in spec.files.items()},
     )
 
 

@@ -19,7 +19,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from core.cluster import Account, AccountRef, LiveSecret, Owner, SecretSpec, secret_name
+from core.cluster import (
+    HASH_ANNOTATION,
+    TRUSTSTORE_SECRET,
+    Account,
+    AccountRef,
+    LiveSecret,
+    LiveTrustStore,
+    Owner,
+    SecretSpec,
+    TrustStoreSpec,
+    secret_name,
+)
 from core.config import Scope
 from core.properties import SparkProperties, data_hash
 from k8s import (
@@ -31,6 +42,7 @@ from k8s import (
     NotFoundError,
     UnavailableError,
 )
+from render.s3 import TrustStore
 from store import AccountState, AppliedRow
 
 logger = logging.getLogger(__name__)
@@ -59,6 +71,7 @@ class Observation:
 
     accounts: list[Account]
     secrets: dict[AccountRef, LiveSecret]
+    truststores: dict[str, LiveTrustStore] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,19 @@ class Step:
         return {"account": str(self.ref), "action": self.action.value}
 
 
+@dataclass(frozen=True)
+class TrustStep:
+    """The plan for one namespace's truststore Secret."""
+
+    namespace: str
+    action: Action
+    live: LiveTrustStore | None = None
+
+    def describe(self) -> dict[str, str]:
+        """A JSON-ready description (for the `reconcile` action's dry run)."""
+        return {"truststore": self.namespace, "action": self.action.value}
+
+
 @dataclass
 class Outcome:
     """What a pass did."""
@@ -85,6 +111,7 @@ class Outcome:
     writes: int = 0
     deletes: int = 0
     interrupted: str = ""
+    truststore_errors: list[str] = field(default_factory=list)
 
     def count(self, state: AccountState) -> int:
         """How many accounts ended in `state`."""
@@ -94,8 +121,41 @@ class Outcome:
 def observe(gateway: KubeGateway) -> Observation:
     """List accounts and hub Secrets (two list calls plus pages)."""
     accounts = gateway.list_accounts()
-    secrets = {secret.ref: secret for secret in gateway.list_hub_secrets()}
-    return Observation(accounts, secrets)
+    listed = gateway.list_hub_secrets()
+    return Observation(
+        accounts,
+        {secret.ref: secret for secret in listed.accounts},
+        {store.namespace: store for store in listed.truststores},
+    )
+
+
+def plan_truststores(
+    observation: Observation, served: set[str], truststore: TrustStore | None, owner: Owner
+) -> list[TrustStep]:
+    """Decide, for every namespace, what to do with its truststore Secret. Pure.
+
+    A served namespace gets the truststore while S3 sends a CA chain; ours is deleted from
+    namespaces no longer served and when the chain goes. Someone else's is never touched.
+    """
+    steps: list[TrustStep] = []
+    wanted = served if truststore is not None else set()
+    for namespace in sorted(wanted | set(observation.truststores)):
+        live = observation.truststores.get(namespace)
+        if live is not None and not owner.owns(live):
+            if namespace in wanted:
+                steps.append(TrustStep(namespace, Action.CONFLICT, live))
+        elif namespace not in wanted:
+            if live is not None:
+                steps.append(TrustStep(namespace, Action.DELETE, live))
+        elif live is None:
+            steps.append(TrustStep(namespace, Action.CREATE))
+        else:
+            assert truststore is not None
+            same = live.annotations.get(HASH_ANNOTATION) == truststore.digest and dict(
+                live.files
+            ) == dict(truststore.files)
+            steps.append(TrustStep(namespace, Action.IN_SYNC if same else Action.UPDATE, live))
+    return steps
 
 
 def plan(
@@ -126,7 +186,7 @@ def _plan_account(
     if owner.owns(live):
         if is_in_sync(live, desired_hash):
             return Step(ref, Action.IN_SYNC, account, live)
-        edited = live.annotations.get("integration-hub/config-hash") == desired_hash
+        edited = live.annotations.get(HASH_ANNOTATION) == desired_hash
         return Step(ref, Action.UPDATE, account, live, drifted=edited)
     if owner.may_adopt(live):
         return Step(ref, Action.ADOPT, account, live)
@@ -165,9 +225,40 @@ class Applier:
         self._previous = previous
         self._unavailable = 0
 
-    def apply(self, steps: Iterable[Step]) -> Outcome:
+    def apply_truststores(
+        self, steps: Iterable[TrustStep], truststore: TrustStore | None, outcome: Outcome
+    ) -> None:
+        """Write the namespaces' truststores (before the properties that mount them)."""
+        for step in steps:
+            try:
+                self._apply_truststore(step, truststore, outcome)
+            except ForbiddenError:
+                raise
+            except KubeError as error:
+                outcome.truststore_errors.append(f"{step.namespace}: {error.reason}")
+                logger.warning("truststore of %s: %s", step.namespace, error.reason)
+
+    def _apply_truststore(
+        self, step: TrustStep, truststore: TrustStore | None, outcome: Outcome
+    ) -> None:
+        if step.action is Action.DELETE:
+            self._gateway.delete_secret(AccountRef(step.namespace, ""), TRUSTSTORE_SECRET)
+            outcome.deletes += 1
+            return
+        if step.action not in (Action.CREATE, Action.UPDATE) or truststore is None:
+            return
+        spec = TrustStoreSpec(
+            step.namespace, TRUSTSTORE_SECRET, truststore.files, truststore.digest, self._owner
+        )
+        outcome.writes += 1
+        if step.live is None:
+            self._gateway.create_truststore(spec)
+        else:
+            self._gateway.replace_truststore(spec, step.live.resource_version)
+
+    def apply(self, steps: Iterable[Step], outcome: Outcome | None = None) -> Outcome:
         """Apply every step; `ForbiddenError` propagates (the pass becomes blocked)."""
-        outcome = Outcome()
+        outcome = outcome or Outcome()
         for step in steps:
             if outcome.interrupted:
                 if step.action is not Action.DELETE:

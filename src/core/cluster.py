@@ -22,6 +22,8 @@ APP_LABEL = "integration-hub/app"
 OWNER_ANNOTATION = "integration-hub/owner"
 HASH_ANNOTATION = "integration-hub/config-hash"
 SECRET_PREFIX = "integrator-hub-conf-"
+TRUSTSTORE_SECRET = "integration-hub-truststore"
+"""The name of the hub's truststore Secret, the same in every namespace it serves."""
 
 
 def secret_name(account: str) -> str:
@@ -97,13 +99,66 @@ class Owner:
         """The value of the owner annotation."""
         return f"{self.model_uuid}/{self.app}"
 
-    def owns(self, secret: LiveSecret) -> bool:
+    def owns(self, secret: LiveSecret | LiveTrustStore) -> bool:
         """Whether `secret` was written by this hub."""
         return secret.owner == self.annotation
 
     def may_adopt(self, secret: LiveSecret) -> bool:
         """Whether `secret` is the reference charm's (managed-by label, no owner annotation)."""
         return secret.owner is None and secret.labels.get(MANAGED_BY) == HUB_MANAGER
+
+
+@dataclass(frozen=True)
+class LiveTrustStore:
+    """The hub's truststore Secret of one namespace, as listed (binary data kept as bytes)."""
+
+    namespace: str
+    resource_version: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    files: Mapping[str, bytes]
+
+    @property
+    def owner(self) -> str | None:
+        """The owner annotation, or None."""
+        return self.annotations.get(OWNER_ANNOTATION)
+
+
+@dataclass(frozen=True)
+class HubSecrets:
+    """Every Secret labelled `managed-by=integration-hub`, sorted by what it is for."""
+
+    accounts: list[LiveSecret]
+    truststores: list[LiveTrustStore]
+
+
+@dataclass(frozen=True)
+class TrustStoreSpec:
+    """A truststore Secret to write into one namespace.
+
+    Attributes:
+        namespace: where.
+        name: the Secret's name (the same in every namespace).
+        files: Secret key → content.
+        digest: identifies `files` (stored as the hash annotation).
+        owner: our identity.
+    """
+
+    namespace: str
+    name: str
+    files: Mapping[str, bytes]
+    digest: str
+    owner: Owner
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels: the shared managed-by label and our application."""
+        return {MANAGED_BY: HUB_MANAGER, APP_LABEL: self.owner.app}
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        """Annotations: our identity and the digest of `files`."""
+        return {OWNER_ANNOTATION: self.owner.annotation, HASH_ANNOTATION: self.digest}
 
 
 @dataclass(frozen=True)

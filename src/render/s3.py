@@ -31,13 +31,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from core.cluster import TRUSTSTORE_SECRET
 from core.connections import S3Connection
 from core.properties import Contribution, Source
 from render.storage import locations
 
 DEFAULT_ENDPOINT = "https://s3.amazonaws.com"
 
-TRUSTSTORE_SECRET = "integration-hub-truststore"
 TRUSTSTORE_MOUNT = "/etc/spark/truststore"
 TRUSTSTORE_FILE = "truststore.p12"
 TRUSTSTORE_PEM = "ca.pem"
