@@ -22,11 +22,13 @@ from k8s import KubeError, KubeGateway
 from render.options import render_options, render_spark_properties
 from sources import IntegrationSources
 from store import AccountState, Store
+from workload import NOTICE_KEY, install_watcher, watcher_health
 
 logger = logging.getLogger(__name__)
 
 STORE_FILE = "hub.sqlite3"
 WORKLOAD = "integration-hub"
+"""The workload container, where Pebble runs the watcher."""
 ACCESS_CHECK_EVENTS = ("install", "upgrade_charm", "leader_elected")
 """Events after which the hub re-checks its permissions (they change with trust or upgrade)."""
 
@@ -44,15 +46,15 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             self.on.install,
             self.on.config_changed,
             self.on.leader_elected,
-            self.on.upgrade_charm,
             self.on.update_status,
             self.on.hub_state_storage_attached,
-            self.on[WORKLOAD].pebble_ready,
-            self.on[WORKLOAD].pebble_custom_notice,
             *self.sources.events,
         ]
         for event in passes:
             framework.observe(event, self._on_pass)
+        framework.observe(self.on[WORKLOAD].pebble_ready, self._on_workload_changed)
+        framework.observe(self.on.upgrade_charm, self._on_workload_changed)
+        framework.observe(self.on[WORKLOAD].pebble_custom_notice, self._on_notice)
         framework.observe(self.on.reconcile_action, self._on_reconcile_action)
         framework.observe(self.on.list_accounts_action, self._on_list_accounts_action)
         framework.observe(self.on.get_config_action, self._on_get_config_action)
@@ -74,6 +76,10 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         options = [render_options(config), render_spark_properties(config)]
         return [*options, *self.sources.read()], config.scope
 
+    @property
+    def _owner(self) -> Owner:
+        return Owner(self.app.name, self.model.uuid)
+
     def _hub(self) -> Hub | None:
         """The hub over this unit's store, opened once per hook; None until storage is attached."""
         if self._opened is None:
@@ -81,7 +87,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             if not storages:
                 return None
             store = Store.open(Path(storages[0].location) / STORE_FILE)
-            self._opened = Hub(store, KubeGateway(), Owner(self.app.name, self.model.uuid))
+            self._opened = Hub(store, KubeGateway(), self._owner)
         return self._opened
 
     # -- the pass -----------------------------------------------------------------------------
@@ -102,13 +108,29 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         )
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
 
+    def _on_workload_changed(self, event: ops.EventBase) -> None:
+        """(Re)install the watcher in the workload container, then run a pass."""
+        container = self.unit.get_container(WORKLOAD)
+        if container.can_connect():
+            install_watcher(container, self._owner.annotation)
+        self._on_pass(event)
+
+    def _on_notice(self, event: ops.PebbleCustomNoticeEvent) -> None:
+        """The watcher saw the cluster change: run a pass."""
+        if event.notice.key == NOTICE_KEY:
+            self._on_pass(event)
+
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         hub = self._hub()
         if hub is None:
             event.add_status(ops.WaitingStatus("waiting for storage hub-state"))
             return
         status = hub.status()
-        event.add_status(ops.StatusBase.from_name(status.name, status.message))
+        message = status.message
+        if status.name == "active":
+            lost = watcher_health(self.unit.get_container(WORKLOAD))
+            message += f"; {lost} (changes seen at update-status only)" if lost else ""
+        event.add_status(ops.StatusBase.from_name(status.name, message))
 
     def _on_commit(self, _: ops.EventBase) -> None:
         if self._opened is not None:

@@ -7,14 +7,17 @@ stood in for by ops.testing.
 
 from pathlib import Path
 
+import ops
 import pytest
 import yaml
 from ops import testing
 
 from charm import SparkIntegrationHubCharm
+from workload import CHECK, LAYER, SERVICE, watcher_layer
 
 ROOT = Path(__file__).parents[2]
 MODEL = testing.Model(name="spark", uuid="00000000-0000-4000-8000-000000000001")
+OWNER = f"{MODEL.uuid}/spark-integration-hub-k8s"
 
 
 def load(name: str) -> dict:
@@ -38,6 +41,18 @@ def storage():
     return testing.Storage("hub-state")
 
 
+def workload(**changes) -> testing.Container:
+    """The workload container with the watcher installed, running and healthy."""
+    values = {
+        "can_connect": True,
+        "layers": {LAYER: ops.pebble.Layer(watcher_layer(OWNER, {}))},
+        "service_statuses": {SERVICE: ops.pebble.ServiceStatus.ACTIVE},
+        "check_infos": {testing.CheckInfo(CHECK, level="alive")},
+    }
+    values.update(changes)
+    return testing.Container("integration-hub", **values)
+
+
 @pytest.fixture
 def base_state(storage):
     """A leader unit with its storage attached and its workload reachable."""
@@ -47,7 +62,7 @@ def base_state(storage):
             "leader": True,
             "model": MODEL,
             "storages": {storage},
-            "containers": {testing.Container("integration-hub", can_connect=True)},
+            "containers": {workload()},
             "config": {},
         }
         values.update(changes)

@@ -5,11 +5,12 @@ The charm talks to the test API server through the real lightkube client (KUBECO
 
 import json
 
+import ops
 import pytest
 from ops import testing
 
 from store import Store
-from tests.charm.conftest import MODEL
+from tests.charm.conftest import MODEL, workload
 from tests.cluster.helpers import add_account, decoded, hub_secret
 
 APP = "spark-integration-hub-k8s"
@@ -49,8 +50,7 @@ def test_config_reaches_every_account_in_one_hook(ctx, base_state, cluster):
     [
         (
             {"spark-properties": "spark.a=1\nspark.b"},
-            "config: spark-properties line 2: expected `spark.<name>=<value>`, "
-            "found no `=`",
+            "config: spark-properties line 2: expected `spark.<name>=<value>`, found no `=`",
         ),
         (
             {"monitored-service-accounts": "team-a"},
@@ -81,7 +81,7 @@ def test_without_storage_the_charm_waits(ctx, base_state, cluster):
 
 
 NOTICE = testing.Notice("canonical.com/spark-integration-hub/changed")
-WORKLOAD = testing.Container("integration-hub", can_connect=True, notices=[NOTICE])
+WORKLOAD = workload(notices=[NOTICE])
 
 
 @pytest.mark.parametrize(
@@ -188,3 +188,34 @@ def test_get_config_of_an_account_reads_its_secret(ctx, base_state, cluster):
         ctx.run(ctx.on.action("get-config", params={"account": "team-b:nobody"}), base_state())
     with pytest.raises(testing.ActionFailed, match="expected `namespace:name`"):
         ctx.run(ctx.on.action("get-config", params={"account": "bob"}), base_state())
+
+
+# -- the watcher -----------------------------------------------------------------------------
+
+
+def test_pebble_ready_installs_the_watcher(ctx, base_state, cluster):
+    bare = testing.Container("integration-hub", can_connect=True)
+    out = ctx.run(ctx.on.pebble_ready(bare), base_state(config=MEMORY, containers={bare}))
+    container = out.get_container("integration-hub")
+    layer = container.layers["hub-watcher"].to_dict()
+    service = layer["services"]["hub-watcher"]
+    assert service["environment"]["HUB_WATCHER_OWNER"] == f"{MODEL.uuid}/{APP}"
+    assert container.service_statuses["hub-watcher"] == ops.pebble.ServiceStatus.ACTIVE
+    pushed = container.get_filesystem(ctx) / "opt/hub-watcher/watcher/__main__.py"
+    assert pushed.exists()
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+
+
+def test_a_notice_of_another_key_runs_no_pass(ctx, base_state, cluster):
+    other = testing.Notice("example.com/other")
+    container = workload(notices=[other])
+    ctx.run(ctx.on.pebble_custom_notice(container, other), base_state(containers={container}))
+    assert len(cluster.requests) == 0
+
+
+def test_a_stopped_watcher_shows_in_the_active_status(ctx, base_state, cluster):
+    stopped = workload(service_statuses={"hub-watcher": ops.pebble.ServiceStatus.INACTIVE})
+    out = ctx.run(ctx.on.update_status(), base_state(config=MEMORY, containers={stopped}))
+    assert out.unit_status == testing.ActiveStatus(
+        "2 accounts in sync; watcher not running (changes seen at update-status only)"
+    )

@@ -1,0 +1,134 @@
+"""The watcher service: two watch threads, the debouncer and the heartbeat, until SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from types import FrameType
+
+from watcher import NOTICE_KEY
+from watcher.filters import AccountFilter, SecretFilter
+from watcher.health import BEAT_EVERY, Heartbeat, check
+from watcher.kube import Client
+from watcher.loop import WatchLoop
+from watcher.notify import Debouncer, PebbleNotifier
+from watcher.settings import Settings, SettingsError, heartbeat_path
+
+logger = logging.getLogger("watcher")
+
+USAGE = "usage: python3 -m watcher [--check]"
+TICK = 1.0
+"""How often the main loop looks at the watches' state (the heartbeat is rate-limited)."""
+
+
+class Watcher:
+    """The running watcher: owns the threads, the debouncer and the heartbeat.
+
+    Args:
+        settings: the settings.
+        env: the environment passed on to `pebble notify`.
+    """
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.client = Client(settings.endpoint)
+        self.debouncer = Debouncer(
+            settings.debounce, PebbleNotifier(settings.pebble, NOTICE_KEY, env)
+        )
+        self.heartbeat = Heartbeat(settings.heartbeat)
+        self._listed: set[str] = set()
+        self._lock = threading.Lock()
+        self.loops = [
+            WatchLoop(
+                self.client,
+                filter_,
+                self.debouncer.wake,
+                self._on_listed,
+                watch_timeout=settings.watch_timeout,
+                page_size=settings.page_size,
+            )
+            for filter_ in (AccountFilter(), SecretFilter(settings.owner))
+        ]
+
+    def _on_listed(self, name: str) -> None:
+        """After both first lists, notify once: anything may have changed before we watched."""
+        with self._lock:
+            self._listed.add(name)
+            done = len(self._listed) == len(self.loops)
+        if done:
+            self.debouncer.wake("watcher started")
+
+    def _beat(self) -> None:
+        self.heartbeat.beat(
+            all(loop.connected for loop in self.loops),
+            {loop.filter.name: loop.state for loop in self.loops},
+        )
+
+    def run(self) -> None:
+        """Start the watches and send notices until interrupted (SIGTERM → SystemExit)."""
+        logger.info(
+            "watching %s for Spark accounts and the Secrets of %s",
+            self.settings.endpoint,
+            self.settings.owner,
+        )
+        for loop in self.loops:
+            loop.start()
+        try:
+            while True:
+                self.debouncer.step(min(TICK, BEAT_EVERY))
+                self._beat()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the watch threads and close their connections."""
+        for loop in self.loops:
+            loop.stop()
+        self.client.close_all()
+        for loop in self.loops:
+            loop.join(timeout=2)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def run_check(env: Mapping[str, str]) -> int:
+    """`--check`: exit status 0 when the heartbeat is fresh, else 1 with the reason on stderr."""
+    path = heartbeat_path(env)
+    problem = check(path)
+    if problem is None:
+        print(f"ok: {path} is fresh")
+        return 0
+    print(f"hub-watcher unhealthy: {problem}", file=sys.stderr)
+    return 1
+
+
+def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    """Run the service, or the health check with `--check`; return the exit status."""
+    environment = os.environ if env is None else env
+    if list(argv) == ["--check"]:
+        return run_check(environment)
+    if argv:
+        print(USAGE, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        settings = Settings.from_env(environment)
+    except SettingsError as error:
+        logger.error("cannot start: %s", error)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        Watcher(settings, environment).run()
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,147 @@
+"""The charm's side of the watcher: install it in the workload container, and read its health.
+
+The watcher (`src/watcher/`, standard library only) is pushed into the workload container under
+`/opt/hub-watcher/watcher/` and run by Pebble as the service `hub-watcher`, with an `alive`
+check (`hub-watcher-alive`) that restarts it when its watches stay disconnected. It wakes the
+charm with a Pebble custom notice whose key is `NOTICE_KEY`. See
+`docs/explanation/watcher.md`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import ops
+
+NOTICE_KEY = "canonical.com/spark-integration-hub/changed"
+"""The key of the watcher's custom notice (equal to `watcher.NOTICE_KEY`, a unit test checks)."""
+
+SERVICE = "hub-watcher"
+CHECK = "hub-watcher-alive"
+LAYER = "hub-watcher"
+INSTALL_DIR = "/opt/hub-watcher"
+SOURCE_DIR = Path(__file__).parent / "watcher"
+CODE_VERSION_ENV = "HUB_WATCHER_CODE"
+"""Set to a digest of the pushed code, so a new watcher version changes the layer and restarts."""
+
+_CHECK_ENV_KEYS = ("HUB_WATCHER_HEARTBEAT",)
+MAX_DETAIL = 120
+CHECK_REASON_PREFIX = "hub-watcher unhealthy:"
+"""How `python3 -m watcher --check` starts its reason (see `watcher.service.run_check`)."""
+
+
+def watcher_layer(owner_annotation: str, env: Mapping[str, str]) -> ops.pebble.LayerDict:
+    """The Pebble layer of the watcher service and its health check.
+
+    Args:
+        owner_annotation: this hub's owner annotation (`<model-uuid>/<app>`): the watcher
+            ignores every Secret that does not carry it.
+        env: extra environment for the service (e.g. `HUB_WATCHER_SERVER` for a demo,
+            `HUB_WATCHER_DEBOUNCE`); `PYTHONPATH` and `HUB_WATCHER_OWNER` are always set.
+
+    Returns:
+        The layer.
+    """
+    environment = {**env, "PYTHONPATH": INSTALL_DIR, "HUB_WATCHER_OWNER": owner_annotation}
+    check_environment = {"PYTHONPATH": INSTALL_DIR}
+    check_environment.update({key: env[key] for key in _CHECK_ENV_KEYS if key in env})
+    service: ops.pebble.ServiceDict = {
+        "override": "replace",
+        "summary": "Watches Spark service accounts and the hub's Secrets; notifies the charm",
+        "command": "python3 -m watcher",
+        "startup": "enabled",
+        "environment": environment,
+        "on-check-failure": {CHECK: "restart"},
+    }
+    check: ops.pebble.CheckDict = {
+        "override": "replace",
+        "level": "alive",
+        "period": "30s",
+        "threshold": 3,
+        "exec": {"command": "python3 -m watcher --check", "environment": check_environment},
+    }
+    return {
+        "summary": "Spark Integration Hub watcher",
+        "services": {SERVICE: service},
+        "checks": {CHECK: check},
+    }
+
+
+def watcher_sources() -> list[Path]:
+    """The watcher's files, as shipped in the charm (every `.py` of `src/watcher`)."""
+    return sorted(SOURCE_DIR.glob("*.py"))
+
+
+def code_digest(sources: list[Path]) -> str:
+    """A short digest of the watcher's code (names and contents)."""
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def install_watcher(
+    container: ops.Container,
+    owner_annotation: str,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Push the watcher into the workload container, add its layer and replan.
+
+    Idempotent: the layer only changes (and Pebble only restarts the service) when the owner,
+    `env` or the watcher's code changed.
+
+    Args:
+        container: the workload container (must be reachable).
+        owner_annotation: this hub's owner annotation (`<model-uuid>/<app>`).
+        env: extra environment for the service (see `watcher_layer`).
+
+    Raises:
+        ops.pebble.ConnectionError: when the container's Pebble cannot be reached.
+        ops.pebble.PathError, ops.pebble.ChangeError: when a push or the replan fails.
+    """
+    sources = watcher_sources()
+    for path in sources:
+        container.push(f"{INSTALL_DIR}/watcher/{path.name}", path.read_bytes(), make_dirs=True)
+    environment = {**(env or {}), CODE_VERSION_ENV: code_digest(sources)}
+    container.add_layer(LAYER, watcher_layer(owner_annotation, environment), combine=True)
+    container.replan()
+
+
+def watcher_health(container: ops.Container) -> str | None:
+    """The watcher's health for the unit status: None when healthy, else a short message."""
+    try:
+        services = container.get_services(SERVICE)
+        checks = container.get_checks(CHECK)
+    except ops.pebble.ConnectionError:
+        return "watcher unknown: workload container unreachable"
+    except ops.pebble.APIError as error:
+        return f"watcher unknown: {error.message}"
+    service = services.get(SERVICE)
+    if service is None or not service.is_running():
+        return "watcher not running"
+    check = checks.get(CHECK)
+    if check is None or check.status != ops.pebble.CheckStatus.DOWN:
+        return None
+    detail = _last_check_error(container, check.change_id)
+    return f"watcher check failing: {detail or f'{check.failures} consecutive failures'}"
+
+
+def _last_check_error(container: ops.Container, change_id: str | None) -> str | None:
+    """The last error the check logged (its `--check` reason), best effort."""
+    if not change_id:
+        return None
+    try:
+        change = container.pebble.get_change(ops.pebble.ChangeID(change_id))
+    except (ops.pebble.APIError, ops.pebble.ConnectionError):
+        return None
+    lines = [line for task in change.tasks for line in task.log]
+    if not lines:
+        return None
+    # Pebble logs "<time> ERROR exit status 1; <the check's output>": keep the `--check` reason.
+    message = lines[-1].split(" ", 2)[-1].strip()
+    message = next(iter(message.rpartition(CHECK_REASON_PREFIX)[2].strip().splitlines()), "")
+    if not message:
+        return None
+    return message if len(message) <= MAX_DETAIL else message[: MAX_DETAIL - 3] + "..."

@@ -1,0 +1,154 @@
+"""The spark-service-account flow through the real charm (ops.testing + the test API server).
+
+These tests assume the wiring described in `docs/reference/spark-service-account.md`
+("Wiring in the charm"): the charm builds `AccountProvider` in `__init__`, runs its pass after
+each of `AccountProvider.events`, calls `ensure_accounts()` before the hub's pass and
+`publish(<the hub's desired properties>)` after it (leader), shows the problems as a Blocked
+status naming the relation, and maps `ForbiddenError` to the `juju trust` Blocked status.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+import yaml
+from ops import testing
+
+import charm
+from tests.charm.conftest import MODEL
+from tests.cluster.helpers import add_account, decoded, hub_secret
+
+ENDPOINT = "spark-service-account"
+MEMORY = {"spark-properties": "spark.executor.memory=4g"}
+
+pytestmark = pytest.mark.skipif(
+    "AccountProvider(" not in inspect.getsource(charm), reason="waiting for charm wiring"
+)
+
+
+@pytest.fixture
+def cluster(kube_server, kubeconfig):
+    add_account(kube_server, "team-a", "bob")  # an account the hub serves already
+    return kube_server
+
+
+def request(value: str = "team-x:alice", skip: str = "false") -> testing.Relation:
+    return testing.Relation(
+        ENDPOINT,
+        remote_app_name="kyuubi",
+        remote_app_data={
+            "service-account": value,
+            "skip-creation": skip,
+            "requested-secrets": '["spark-properties","resource-manifest"]',
+        },
+    )
+
+
+def answer(out: testing.State, relation: testing.Relation) -> dict[str, str]:
+    (secret,) = [s for s in out.secrets if s.owner == "app"]
+    local = out.get_relation(relation.id).local_app_data
+    assert local["secret-extra"] == secret.id
+    return dict(secret.latest_content or secret.tracked_content)
+
+
+def test_a_request_creates_the_account_serves_it_and_answers(ctx, base_state, cluster):
+    relation = request()
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+
+    assert cluster.get("ServiceAccount", "alice", "team-x") is not None
+    served = hub_secret(cluster, "team-x", "alice")
+    assert served is not None and decoded(served) == {"spark.executor.memory": "4g"}
+    assert out.get_relation(relation.id).local_app_data["service-account"] == "team-x:alice"
+    content = answer(out, relation)
+    assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "4g"}
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(content["resource-manifest"])]
+    assert names == [
+        "alice",
+        "alice-role",
+        "alice-role-binding",
+        "spark8t-sa-conf-alice",
+        "integrator-hub-conf-alice",
+    ]
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+def test_new_properties_reach_the_answer(ctx, base_state, cluster):
+    relation = request()
+    first = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    changed = base_state(
+        config={"spark-properties": "spark.executor.memory=8g"},
+        relations=first.relations,
+        secrets=first.secrets,
+    )
+    out = ctx.run(ctx.on.config_changed(), changed)
+    content = answer(out, relation)
+    assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "8g"}
+
+
+def test_a_steady_pass_writes_nothing(ctx, base_state, cluster):
+    relation = request()
+    first = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    cluster.clear_requests()
+    again = base_state(config=MEMORY, relations=first.relations, secrets=first.secrets)
+    out = ctx.run(ctx.on.update_status(), again)
+    assert sum(cluster.count(m) for m in ("POST", "PUT", "PATCH", "DELETE")) == 0
+    assert out.secrets == again.secrets
+
+
+def test_relation_broken_releases_the_account(ctx, base_state, cluster):
+    relation = request()
+    first = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    out = ctx.run(ctx.on.relation_broken(first.get_relation(relation.id)), first)
+    assert cluster.get("ServiceAccount", "alice", "team-x") is None
+    assert hub_secret(cluster, "team-x", "alice") is None
+    assert cluster.get("ServiceAccount", "bob", "team-a") is not None  # not ours: untouched
+    assert not [s for s in out.secrets if s.owner == "app"]
+
+
+def test_a_malformed_request_blocks_naming_the_relation_and_the_fix(ctx, base_state, cluster):
+    relation = request("Team X/alice")
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert f"{ENDPOINT}:{relation.id} (kyuubi)" in out.unit_status.message
+    assert "<namespace>:<username>" in out.unit_status.message
+    assert cluster.count("POST", "/serviceaccounts") == 0
+
+
+def test_skip_creation_of_a_missing_account_blocks(ctx, base_state, cluster):
+    relation = request(skip="true")
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert "skip-creation" in out.unit_status.message
+    assert cluster.get("ServiceAccount", "alice", "team-x") is None
+
+
+def test_missing_permissions_ask_for_trust(ctx, base_state, cluster):
+    cluster.denied = {("create", "serviceaccounts")}
+    relation = request()
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert "juju trust" in out.unit_status.message
+
+
+def test_the_model_is_the_owner(ctx, base_state, cluster):
+    relation = request()
+    ctx.run(ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation}))
+    account = cluster.get("ServiceAccount", "alice", "team-x")
+    created_by = account["metadata"]["annotations"]["integration-hub/created-by"]
+    assert created_by == f"{MODEL.uuid}/spark-integration-hub-k8s"

@@ -1,0 +1,452 @@
+"""The watcher as a real process (`python -S -m watcher`) against the test API server.
+
+`pebble` is a fake that appends the time and its arguments to a file, so every test reads the
+notices the charm would get. "No notice" is proved with a sentinel: a later event on the same
+watch stream that must notify; once its notice is in, every earlier event has been handled.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.cluster import HASH_ANNOTATION, OWNER_ANNOTATION
+from core.properties import data_hash
+from tests.cluster.helpers import OWNER, SPARK8T, add_account, make_hub, options, run
+from tests.kube_server import Fault, KubeServer
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+NOTICE_KEY = "canonical.com/spark-integration-hub/changed"
+OTHER_OWNER = "11111111-1111-4111-8111-111111111111/another-hub"
+WATCHER_PYTHON = os.environ.get("HUB_WATCHER_TEST_PYTHON", sys.executable)
+"""The interpreter that runs the watcher (e.g. a python3.10, as in the Ubuntu 22.04 image)."""
+
+
+@dataclass
+class Notice:
+    time: float
+    key: str
+    reason: str
+
+
+@dataclass
+class WatcherProcess:
+    """A running watcher and what it did."""
+
+    process: subprocess.Popen
+    notices_file: Path
+    log_file: Path
+    heartbeat: Path
+    env: dict[str, str]
+
+    def notices(self) -> list[Notice]:
+        if not self.notices_file.exists():
+            return []
+        out = []
+        for line in self.notices_file.read_text().splitlines():
+            record = json.loads(line)
+            args = record["args"]
+            assert args[0] == "notify", args
+            reason = next((a[7:] for a in args[2:] if a.startswith("reason=")), "")
+            out.append(Notice(record["time"], args[1], reason))
+        return out
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def wait_for(
+        self, predicate: Callable[[Notice], bool], timeout: float = 10.0, after: int = 0
+    ) -> Notice:
+        """Wait for a notice (at index >= `after`) that satisfies `predicate`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for notice in self.notices()[after:]:
+                if predicate(notice):
+                    return notice
+            assert self.process.poll() is None, f"watcher died:\n{self.log()}"
+            time.sleep(0.005)
+        raise AssertionError(
+            f"no such notice within {timeout}s; notices: {self.notices()}\nlog:\n{self.log()}"
+        )
+
+    def wait_mentioning(self, text: str, timeout: float = 10.0, after: int = 0) -> Notice:
+        return self.wait_for(lambda n: text in n.reason, timeout, after)
+
+    def check(self, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [WATCHER_PYTHON, "-S", "-m", "watcher", "--check"],
+            cwd=SRC,
+            env=env or self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+FAKE_PEBBLE = """#!{python} -S
+import json, sys, time
+with open({path!r}, "a") as handle:
+    handle.write(json.dumps({{"time": time.time(), "args": sys.argv[1:]}}) + "\\n")
+"""
+
+
+@pytest.fixture
+def start_watcher(
+    kube_server: KubeServer, tmp_path: Path
+) -> Iterator[Callable[..., WatcherProcess]]:
+    """Start the watcher against the test server; `ready` waits for its startup notice."""
+    started: list[WatcherProcess] = []
+
+    def start(ready: bool = True, **extra: str) -> WatcherProcess:
+        index = len(started)
+        pebble = tmp_path / f"pebble-{index}"
+        notices = tmp_path / f"notices-{index}.jsonl"
+        pebble.write_text(FAKE_PEBBLE.format(python=sys.executable, path=str(notices)))
+        pebble.chmod(0o755)
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(SRC),
+            "HUB_WATCHER_SERVER": kube_server.url,
+            "HUB_WATCHER_OWNER": OWNER.annotation,
+            "HUB_WATCHER_PEBBLE": str(pebble),
+            "HUB_WATCHER_HEARTBEAT": str(tmp_path / f"heartbeat-{index}"),
+            "HUB_WATCHER_DEBOUNCE": "0.05",
+            **extra,
+        }
+        log = tmp_path / f"watcher-{index}.log"
+        with log.open("w") as log_handle:
+            process = subprocess.Popen(
+                [WATCHER_PYTHON, "-S", "-m", "watcher"],
+                cwd=SRC,
+                env=env,
+                stdout=log_handle,
+                stderr=subprocess.STDOUT,
+            )
+        watcher = WatcherProcess(process, notices, log, Path(env["HUB_WATCHER_HEARTBEAT"]), env)
+        started.append(watcher)
+        if ready:
+            watcher.wait_mentioning("watcher started")
+        return watcher
+
+    yield start
+    for watcher in started:
+        watcher.stop()
+
+
+def account(server: KubeServer, name: str, namespace: str = "team-a", **labels: str) -> dict:
+    return add_account(server, namespace, name, {**SPARK8T, **labels})
+
+
+def hub_secret(
+    data: dict[str, str],
+    name: str = "alice",
+    owner: str = OWNER.annotation,
+    digest: str | None = None,
+    namespace: str = "team-a",
+) -> dict:
+    """A hub Secret as the hub writes it: `data` and its hash annotation agree."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": f"integrator-hub-conf-{name}",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "integration-hub"},
+            "annotations": {
+                OWNER_ANNOTATION: owner,
+                HASH_ANNOTATION: digest or data_hash(data),
+            },
+        },
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    }
+
+
+def mentions(notices: list[Notice], text: str) -> list[Notice]:
+    return [n for n in notices if text in n.reason]
+
+
+# -- accounts -----------------------------------------------------------------------------------
+
+
+def test_new_account_latency(kube_server, start_watcher):
+    watcher = start_watcher()
+    time.sleep(0.1)  # let the debounce interval of the start-up notice pass
+    latencies = []
+    for number in range(20):
+        before = len(watcher.notices())
+        created = time.time()
+        account(kube_server, f"user-{number}")
+        notice = watcher.wait_mentioning(f"team-a/user-{number} added", after=before)
+        latencies.append(notice.time - created)
+        time.sleep(0.1)  # past the debounce interval: each account is a "first" event
+    median = statistics.median(latencies)
+    p95 = statistics.quantiles(latencies, n=20)[-1]
+    print(
+        f"\nwatcher detection latency over {len(latencies)} accounts: "
+        f"median {median * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, "
+        f"max {max(latencies) * 1000:.1f} ms"
+    )
+    assert median < 2.0
+    assert all(n.key == NOTICE_KEY for n in watcher.notices())
+
+
+def test_spark8t_account_is_noticed_once_when_labelled(kube_server, kubeconfig, start_watcher):
+    kube_server.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "spark"}})
+    watcher = start_watcher()
+    from spark8t.domain import Defaults, ServiceAccount
+    from spark8t.kube_interface.lightkube import LightKubeInterface
+    from spark8t.registry.k8s import K8sServiceAccountRegistry
+    from spark8t.utils import PropertyFile
+
+    kube = LightKubeInterface(str(kubeconfig), Defaults({}))
+    try:
+        registry = K8sServiceAccountRegistry(kube)
+        before = len(watcher.notices())
+        sa = ServiceAccount("bob", "spark", kube.api_server, extra_confs=PropertyFile({}))
+        registry.create(sa)
+        watcher.wait_mentioning("account spark/bob added", after=before)
+        registry.delete("spark:bob")
+        watcher.wait_mentioning("account spark/bob deleted", after=before)
+    finally:
+        kube.client.close()
+    # spark8t's own Secret (spark8t-sa-conf-bob) is not a hub Secret: never a notice.
+    assert not mentions(watcher.notices(), "spark8t-sa-conf")
+    assert len(mentions(watcher.notices()[before:], "spark/bob added")) == 1
+
+
+def test_relabel_is_not_a_deletion(kube_server, start_watcher):
+    account(kube_server, "alice")
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    account(kube_server, "alice", **{"app.kubernetes.io/spark8t-primary": "True"})  # MODIFIED
+    account(kube_server, "sentinel")
+    watcher.wait_mentioning("team-a/sentinel added", after=before)
+    assert not mentions(watcher.notices()[before:], "alice")
+    # An account that loses the Spark label leaves the set: the server says DELETED.
+    kube_server.put(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "alice", "namespace": "team-a", "labels": {}},
+        }
+    )
+    watcher.wait_mentioning("team-a/alice deleted", after=before)
+
+
+# -- the hub's Secrets --------------------------------------------------------------------------
+
+
+def test_own_consistent_writes_are_ignored(kube_server, start_watcher):
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    kube_server.put(hub_secret({"spark.a": "1"}))  # the hub creates
+    kube_server.put(hub_secret({"spark.a": "2", "spark.b": "3"}))  # the hub replaces
+    kube_server.put(hub_secret({"spark.a": "1"}, name="carol", owner=OTHER_OWNER))
+    kube_server.delete("Secret", "integrator-hub-conf-carol", "team-a")  # not ours
+    kube_server.put(hub_secret({"x": "1"}, name="sentinel", digest="0" * 64))
+    watcher.wait_mentioning("integrator-hub-conf-sentinel edited", after=before)
+    later = watcher.notices()[before:]
+    assert not mentions(later, "conf-alice") and not mentions(later, "conf-carol"), later
+
+
+def test_hand_edit_and_delete_of_our_secret_are_noticed(kube_server, start_watcher):
+    kube_server.put(hub_secret({"spark.a": "1"}))
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    edited = kube_server.get("Secret", "integrator-hub-conf-alice", "team-a")
+    edited["data"]["spark.a"] = base64.b64encode(b"tampered").decode()
+    kube_server.put(edited)
+    watcher.wait_mentioning("team-a/integrator-hub-conf-alice edited", after=before)
+    before = len(watcher.notices())
+    kube_server.delete("Secret", "integrator-hub-conf-alice", "team-a")
+    watcher.wait_mentioning("team-a/integrator-hub-conf-alice deleted", after=before)
+    assert "tampered" not in watcher.log()
+
+
+def test_a_real_hub_pass_does_not_wake_the_watcher(
+    kube_server, kubeconfig, start_watcher, tmp_path
+):
+    for name in ("alice", "bob", "carol"):
+        account(kube_server, name)
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    hub = make_hub(tmp_path / "hub.sqlite3")
+    try:
+        run(hub, options(**{"spark.executorEnv.LOKI_URL": "http://loki", "spark.a": "1"}))
+        run(hub, options(**{"spark.a": "2"}))
+    finally:
+        hub.close()
+    assert len(kube_server.list("Secret", "team-a")) == 3
+    kube_server.put(hub_secret({"x": "1"}, name="sentinel", digest="0" * 64))
+    watcher.wait_mentioning("conf-sentinel", after=before)
+    assert not mentions(watcher.notices()[before:], "integrator-hub-conf-alice")
+
+
+# -- faults -------------------------------------------------------------------------------------
+
+
+def list_calls(server: KubeServer) -> int:
+    return server.count("GET", "/api/v1/serviceaccounts", watch=False)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"method": "GET", "drop_connection": True, "times": 2},
+        {"watch_end_early": True, "times": 2},
+    ],
+    ids=["dropped-connection", "watch-ends-early"],
+)
+def test_watch_resumes_after_a_broken_stream(kube_server, start_watcher, kind):
+    watcher = start_watcher(HUB_WATCHER_WATCH_TIMEOUT="1")  # a new watch request every second
+    lists = list_calls(kube_server)
+    fault = kube_server.inject(Fault(path_contains="/serviceaccounts", **kind))
+    deadline = time.monotonic() + 10
+    while fault.times and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fault.times == 0
+    before = len(watcher.notices())
+    account(kube_server, "after-fault")
+    watcher.wait_mentioning("after-fault added", after=before)
+    assert list_calls(kube_server) == lists  # resumed from its resourceVersion: no re-list
+    assert "reconnecting" in watcher.log()
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        {"watch_gone": True},
+        {"method": "GET", "status": 410},
+    ],
+    ids=["error-event", "http-410"],
+)
+def test_gone_relists_and_notifies_once(kube_server, start_watcher, kind):
+    watcher = start_watcher(HUB_WATCHER_WATCH_TIMEOUT="1")
+    lists = list_calls(kube_server)
+    kube_server.inject(Fault(path_contains="/serviceaccounts", **kind))
+    watcher.wait_mentioning("accounts re-listed after 410 Gone")
+    assert list_calls(kube_server) == lists + 1
+    before = len(watcher.notices())
+    account(kube_server, "after-gone")
+    watcher.wait_mentioning("after-gone added", after=before)
+    assert len(mentions(watcher.notices(), "re-listed")) == 1
+
+
+def test_server_errors_back_off_then_recover(kube_server, start_watcher):
+    watcher = start_watcher(HUB_WATCHER_WATCH_TIMEOUT="1")
+    kube_server.inject(Fault(path_contains="/serviceaccounts", status=500, times=-1))
+    time.sleep(1.0)  # the current watch ends within a second, then errors begin
+    kube_server.clear_requests()
+    time.sleep(2.5)
+    failed = kube_server.count("GET", "/serviceaccounts", watch=None)
+    # Backoff 0.2, 0.4, 0.8, 1.6 s...: a handful of attempts, not a hot loop.
+    assert 1 <= failed <= 6, failed
+    state = json.loads(watcher.heartbeat.read_text())["watches"]["accounts"]
+    assert "HTTP 500" in state
+    kube_server.clear_faults()
+    before = len(watcher.notices())
+    account(kube_server, "after-errors")
+    watcher.wait_mentioning("after-errors added", timeout=10, after=before)
+    assert watcher.check().returncode == 0
+
+
+def test_start_while_the_server_fails(kube_server, start_watcher):
+    kube_server.inject(Fault(path_contains="/api/v1/", status=503, times=4))
+    watcher = start_watcher(ready=False)
+    watcher.wait_mentioning("watcher started", timeout=10)
+    assert kube_server.count(None, "/api/v1/", watch=None) >= 6
+    assert "HTTP 503" in watcher.log()
+
+
+# -- health -------------------------------------------------------------------------------------
+
+
+def test_check(kube_server, start_watcher, tmp_path):
+    watcher = start_watcher()
+    deadline = time.monotonic() + 5
+    while not watcher.heartbeat.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    result = watcher.check()
+    assert result.returncode == 0, result.stderr
+    document = json.loads(watcher.heartbeat.read_text())
+    assert document["watches"] == {"accounts": "watching", "secrets": "watching"}
+    watcher.stop()
+
+    document["connected"] = time.time() - 90  # a watcher whose watches died 90 s ago
+    watcher.heartbeat.write_text(json.dumps(document))
+    result = watcher.check()
+    assert result.returncode == 1
+    assert "watches last connected 90s ago" in result.stderr
+
+    missing = watcher.check({**watcher.env, "HUB_WATCHER_HEARTBEAT": str(tmp_path / "none")})
+    assert missing.returncode == 1
+    assert "no heartbeat" in missing.stderr
+
+
+def test_unreachable_server_shows_in_the_heartbeat(tmp_path, start_watcher):
+    watcher = start_watcher(ready=False, HUB_WATCHER_SERVER="http://127.0.0.1:9")
+    deadline = time.monotonic() + 5
+    while not watcher.heartbeat.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    document = json.loads(watcher.heartbeat.read_text())
+    assert document["connected"] is None
+    assert "ConnectionRefusedError" in document["watches"]["accounts"]
+    assert watcher.check().returncode == 0  # within the start-up grace period
+    document["started"] -= 120
+    watcher.stop()
+    watcher.heartbeat.write_text(json.dumps(document))
+    result = watcher.check()
+    assert result.returncode == 1
+    assert "never connected" in result.stderr and "ConnectionRefusedError" in result.stderr
+    assert not watcher.notices()
+
+
+def test_sigterm_exits_cleanly(start_watcher):
+    watcher = start_watcher()
+    watcher.process.terminate()
+    assert watcher.process.wait(timeout=5) == 0
+
+
+# -- debounce -----------------------------------------------------------------------------------
+
+
+def test_a_burst_is_debounced(kube_server, start_watcher):
+    interval = 0.5
+    watcher = start_watcher(HUB_WATCHER_DEBOUNCE=str(interval))
+    time.sleep(interval)
+    before = len(watcher.notices())
+    first = time.time()
+    for number in range(50):
+        account(kube_server, f"burst-{number}")
+        time.sleep(0.02)  # a burst spread over about a second
+    last = time.time()
+    notice = watcher.wait_for(lambda n: n.time >= first, after=before)
+    assert notice.time - first < interval  # the first change is not held back
+    time.sleep(2 * interval + 0.2)
+    burst = watcher.notices()[before:]
+    allowed = int((last - first) / interval) + 2
+    print(f"\n50 accounts in {last - first:.2f}s -> {len(burst)} notices")
+    assert 2 <= len(burst) <= allowed
+    assert sum(int(n.reason.split()[0]) if "changes" in n.reason else 1 for n in burst) == 50
+    times = [n.time for n in burst]
+    assert all(b - a >= interval * 0.95 for a, b in zip(times, times[1:]))
