@@ -17,8 +17,9 @@ import ops
 from core.cluster import AccountRef, Owner
 from core.config import ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
-from hub import Hub, PassReport
-from k8s import KubeError, KubeGateway
+from hub import Hub, PassReport, trust_message
+from k8s import PROVIDER_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
+from provider import RELATION_NAME, AccountProvider, describe_problems
 from render.options import render_options, render_spark_properties
 from sources import IntegrationSources
 from store import AccountState, Store
@@ -39,9 +40,11 @@ class SparkIntegrationHubCharm(ops.CharmBase):
     def __init__(self, framework: ops.Framework) -> None:
         super().__init__(framework)
         self._opened: Hub | None = None
+        self._kube: KubeGateway | None = None
         config = self._config()
         database = config.metastore_database if isinstance(config, HubConfig) else None
         self.sources = IntegrationSources(self, database or HubConfig().metastore_database)
+        self.accounts = AccountProvider(self, self._gateway, self._owner)
         passes = [
             self.on.install,
             self.on.config_changed,
@@ -49,12 +52,14 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             self.on.update_status,
             self.on.hub_state_storage_attached,
             *self.sources.events,
+            *self.accounts.events,
         ]
         for event in passes:
             framework.observe(event, self._on_pass)
         framework.observe(self.on[WORKLOAD].pebble_ready, self._on_workload_changed)
         framework.observe(self.on.upgrade_charm, self._on_workload_changed)
         framework.observe(self.on[WORKLOAD].pebble_custom_notice, self._on_notice)
+        framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.reconcile_action, self._on_reconcile_action)
         framework.observe(self.on.list_accounts_action, self._on_list_accounts_action)
         framework.observe(self.on.get_config_action, self._on_get_config_action)
@@ -87,8 +92,14 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             if not storages:
                 return None
             store = Store.open(Path(storages[0].location) / STORE_FILE)
-            self._opened = Hub(store, KubeGateway(), self._owner)
+            self._opened = Hub(store, self._gateway(), self._owner)
         return self._opened
+
+    def _gateway(self) -> KubeGateway:
+        """The Kubernetes gateway, built on first use in a hook."""
+        if self._kube is None:
+            self._kube = KubeGateway()
+        return self._kube
 
     # -- the pass -----------------------------------------------------------------------------
 
@@ -98,6 +109,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             return
         results, scope = self._inputs()
         name = _event_name(event)
+        problems = self._ensure_accounts()
         report = hub.run_pass(
             results,
             scope,
@@ -106,7 +118,17 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             check_access=name.replace("-", "_") in ACCESS_CHECK_EVENTS,
             truststore=self.sources.truststore(),
         )
+        hub.store.problems = problems
+        self.accounts.publish(hub.store.desired())
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
+
+    def _ensure_accounts(self) -> list[str]:
+        """Create or release the accounts other charms ask for; the problems to show."""
+        try:
+            return self.accounts.ensure_accounts()
+        except ForbiddenError:
+            missing = self._gateway().missing_permissions(PROVIDER_PERMISSIONS)
+            return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing)]
 
     def _on_workload_changed(self, event: ops.EventBase) -> None:
         """(Re)install the watcher in the workload container, then run a pass."""
@@ -120,6 +142,20 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         if event.notice.key == NOTICE_KEY:
             self._on_pass(event)
 
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        """Delete our Secrets only when the whole application is going, never on a restart.
+
+        Any unit may do it then (leadership may already be gone during teardown): deletes are
+        idempotent, and only Secrets this application owns are touched.
+        """
+        hub = self._hub()
+        if hub is None or self.app.planned_units() > 0:
+            return
+        try:
+            hub.remove_everything()
+        except KubeError as error:
+            logger.warning("could not remove our Secrets: %s", error.reason)
+
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         hub = self._hub()
         if hub is None:
@@ -131,11 +167,16 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             lost = watcher_health(self.unit.get_container(WORKLOAD))
             message += f"; {lost} (changes seen at update-status only)" if lost else ""
         event.add_status(ops.StatusBase.from_name(status.name, message))
+        if problems := hub.store.problems:
+            event.add_status(ops.BlockedStatus(describe_problems(problems)))
 
     def _on_commit(self, _: ops.EventBase) -> None:
         if self._opened is not None:
-            self._opened.close()
+            self._opened.store.close()
             self._opened = None
+        if self._kube is not None:
+            self._kube.close()
+            self._kube = None
 
     # -- actions ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ The file is created with mode 0600: it holds credentials (the desired properties
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -209,6 +210,15 @@ class Store:
     def status(self, status: StatusReport) -> None:
         self._set("status_name", status.name)
         self._set("status_message", status.message)
+
+    @property
+    def problems(self) -> list[str]:
+        """Problems of the `spark-service-account` requests, as the last pass found them."""
+        return json.loads(self._get("provider_problems") or "[]")
+
+    @problems.setter
+    def problems(self, problems: list[str]) -> None:
+        self._set("provider_problems", json.dumps(problems))
 
     def desired(self) -> SparkProperties | None:
         """The last desired properties written, or None."""

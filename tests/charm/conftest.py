@@ -24,16 +24,21 @@ def load(name: str) -> dict:
     return yaml.safe_load((ROOT / name).read_text())
 
 
-@pytest.fixture
-def ctx():
+def make_context(unit_id: int = 0) -> testing.Context:
+    """The charm's Context for one unit, from the charm's own YAML files."""
     return testing.Context(
         SparkIntegrationHubCharm,
         meta=load("charmcraft.yaml"),
         config=load("config.yaml"),
         actions=load("actions.yaml"),
         app_name="spark-integration-hub-k8s",
-        unit_id=0,
+        unit_id=unit_id,
     )
+
+
+@pytest.fixture
+def ctx():
+    return make_context()
 
 
 @pytest.fixture

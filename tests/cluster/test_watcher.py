@@ -9,147 +9,19 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 from core.cluster import HASH_ANNOTATION, OWNER_ANNOTATION
 from core.properties import data_hash
 from tests.cluster.helpers import OWNER, SPARK8T, add_account, make_hub, options, run
+from tests.cluster.watcher_process import Notice
 from tests.kube_server import Fault, KubeServer
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 NOTICE_KEY = "canonical.com/spark-integration-hub/changed"
 OTHER_OWNER = "11111111-1111-4111-8111-111111111111/another-hub"
-WATCHER_PYTHON = os.environ.get("HUB_WATCHER_TEST_PYTHON", sys.executable)
-"""The interpreter that runs the watcher (e.g. a python3.10, as in the Ubuntu 22.04 image)."""
-
-
-@dataclass
-class Notice:
-    time: float
-    key: str
-    reason: str
-
-
-@dataclass
-class WatcherProcess:
-    """A running watcher and what it did."""
-
-    process: subprocess.Popen
-    notices_file: Path
-    log_file: Path
-    heartbeat: Path
-    env: dict[str, str]
-
-    def notices(self) -> list[Notice]:
-        if not self.notices_file.exists():
-            return []
-        out = []
-        for line in self.notices_file.read_text().splitlines():
-            record = json.loads(line)
-            args = record["args"]
-            assert args[0] == "notify", args
-            reason = next((a[7:] for a in args[2:] if a.startswith("reason=")), "")
-            out.append(Notice(record["time"], args[1], reason))
-        return out
-
-    def log(self) -> str:
-        return self.log_file.read_text() if self.log_file.exists() else ""
-
-    def wait_for(
-        self, predicate: Callable[[Notice], bool], timeout: float = 10.0, after: int = 0
-    ) -> Notice:
-        """Wait for a notice (at index >= `after`) that satisfies `predicate`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for notice in self.notices()[after:]:
-                if predicate(notice):
-                    return notice
-            assert self.process.poll() is None, f"watcher died:\n{self.log()}"
-            time.sleep(0.005)
-        raise AssertionError(
-            f"no such notice within {timeout}s; notices: {self.notices()}\nlog:\n{self.log()}"
-        )
-
-    def wait_mentioning(self, text: str, timeout: float = 10.0, after: int = 0) -> Notice:
-        return self.wait_for(lambda n: text in n.reason, timeout, after)
-
-    def check(self, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [WATCHER_PYTHON, "-S", "-m", "watcher", "--check"],
-            cwd=SRC,
-            env=env or self.env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
-FAKE_PEBBLE = """#!{python} -S
-import json, sys, time
-with open({path!r}, "a") as handle:
-    handle.write(json.dumps({{"time": time.time(), "args": sys.argv[1:]}}) + "\\n")
-"""
-
-
-@pytest.fixture
-def start_watcher(
-    kube_server: KubeServer, tmp_path: Path
-) -> Iterator[Callable[..., WatcherProcess]]:
-    """Start the watcher against the test server; `ready` waits for its startup notice."""
-    started: list[WatcherProcess] = []
-
-    def start(ready: bool = True, **extra: str) -> WatcherProcess:
-        index = len(started)
-        pebble = tmp_path / f"pebble-{index}"
-        notices = tmp_path / f"notices-{index}.jsonl"
-        pebble.write_text(FAKE_PEBBLE.format(python=sys.executable, path=str(notices)))
-        pebble.chmod(0o755)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(SRC),
-            "HUB_WATCHER_SERVER": kube_server.url,
-            "HUB_WATCHER_OWNER": OWNER.annotation,
-            "HUB_WATCHER_PEBBLE": str(pebble),
-            "HUB_WATCHER_HEARTBEAT": str(tmp_path / f"heartbeat-{index}"),
-            "HUB_WATCHER_DEBOUNCE": "0.05",
-            **extra,
-        }
-        log = tmp_path / f"watcher-{index}.log"
-        with log.open("w") as log_handle:
-            process = subprocess.Popen(
-                [WATCHER_PYTHON, "-S", "-m", "watcher"],
-                cwd=SRC,
-                env=env,
-                stdout=log_handle,
-                stderr=subprocess.STDOUT,
-            )
-        watcher = WatcherProcess(process, notices, log, Path(env["HUB_WATCHER_HEARTBEAT"]), env)
-        started.append(watcher)
-        if ready:
-            watcher.wait_mentioning("watcher started")
-        return watcher
-
-    yield start
-    for watcher in started:
-        watcher.stop()
 
 
 def account(server: KubeServer, name: str, namespace: str = "team-a", **labels: str) -> dict:

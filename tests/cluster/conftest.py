@@ -1,0 +1,3 @@
+"""Fixtures of the cluster tier."""
+
+from tests.cluster.watcher_process import start_watcher  # noqa: F401
