@@ -37,8 +37,12 @@ class Verdict:
     properties: SparkProperties | None = None
 
 
-def evaluate(results: Sequence[SourceResult]) -> Verdict:
-    """Decide from the sources' results alone (pure)."""
+def evaluate(results: Sequence[SourceResult], distributed_before: bool = False) -> Verdict:
+    """Decide from the sources' results (pure).
+
+    With nothing to distribute, the hub waits — unless it has distributed properties before:
+    then the last source was removed, and its properties must leave every Secret.
+    """
     invalid = [r for r in results if isinstance(r, Invalid)]
     if invalid:
         return Verdict("block", "; ".join(str(r) for r in invalid))
@@ -47,7 +51,7 @@ def evaluate(results: Sequence[SourceResult]) -> Verdict:
         return Verdict("wait", "waiting for " + "; ".join(str(r) for r in incomplete))
     contributions = [r for r in results if isinstance(r, Contribution)]
     properties = SparkProperties.merge(contributions)
-    if not properties:
+    if not properties and not distributed_before:
         return Verdict("wait", NOTHING_TO_DISTRIBUTE)
     return Verdict("reconcile", properties=properties)
 
@@ -110,7 +114,7 @@ class Hub:
             check_access: whether to review the hub's permissions first.
             truststore: the S3 CA truststore to put in every served namespace, if any.
         """
-        verdict = evaluate(results)
+        verdict = evaluate(results, distributed_before=self.store.desired() is not None)
         machine = HubMachine(self.store.machine_state)
         if verdict.properties is not None:
             self.store.set_desired(verdict.properties)
@@ -134,7 +138,7 @@ class Hub:
         truststore: TrustStore | None = None,
     ) -> PassReport:
         """The plan a pass would carry out, without writing to the cluster or the store."""
-        verdict = evaluate(results)
+        verdict = evaluate(results, distributed_before=self.store.desired() is not None)
         state = HubState(self.store.machine_state or HubState.WAITING.value)
         if verdict.properties is None:
             return PassReport(state, verdict.reason)
@@ -168,7 +172,7 @@ class Hub:
             machine.reason = f"reconciling (retrying: {error.reason})"
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome)
-        report = self._settle(machine, outcome)
+        report = self._settle(machine, outcome, empty=not desired)
         report.plan = [*trust_steps, *steps]
         self._journal(trigger, report, self.gateway.calls - calls_before)
         return report
@@ -190,7 +194,7 @@ class Hub:
             served = {row.key for row in outcome.rows}
             self.store.forget(key for key in self.store.applied() if key not in served)
 
-    def _settle(self, machine: HubMachine, outcome: Outcome) -> PassReport:
+    def _settle(self, machine: HubMachine, outcome: Outcome, empty: bool) -> PassReport:
         total = len(outcome.rows)
         in_sync = outcome.count(AccountState.IN_SYNC)
         conflicts = outcome.count(AccountState.CONFLICT)
@@ -198,6 +202,8 @@ class Hub:
             message = f"{in_sync} accounts in sync"
             if conflicts:
                 message += f", {conflicts} in conflict (see list-accounts)"
+            if empty:
+                message += f" ({NOTHING_TO_DISTRIBUTE})"
             machine.fire("converge", message)
         else:
             errors = [row.last_error for row in outcome.rows if row.last_error]

@@ -31,7 +31,7 @@ from core.inputs import Invalid, SourceResult
 from core.properties import Contribution, Source
 from render.s3 import TrustStore
 from render.storage import apply_store_priority
-from sources.common import guarded
+from sources.common import ShieldedRelationChanged, guarded
 from sources.loki import read_loki
 from sources.metastore import metastore_requirer, read_metastore
 from sources.object_storage import read_azure, read_gcs, read_s3
@@ -53,6 +53,18 @@ ENDPOINTS: tuple[Source, ...] = (
 
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 """The charm container's CA bundle, added to the S3 truststore (which replaces the JVM's)."""
+
+
+class _S3Requirer(ShieldedRelationChanged, S3Requirer):
+    """`S3Requirer` whose relation-changed handler never errors the hook."""
+
+
+class _AzureStorageRequirer(ShieldedRelationChanged, AzureStorageRequirer):
+    """`AzureStorageRequirer` whose relation-changed handler never errors the hook."""
+
+
+class _GCSRequirer(ShieldedRelationChanged, GCSRequirer):
+    """`GCSRequirer` whose relation-changed handler never errors the hook."""
 
 
 class IntegrationSources(ops.Object):
@@ -77,9 +89,9 @@ class IntegrationSources(ops.Object):
         self._charm = charm
         self._database = metastore_database
         self._system_ca_bundle = system_ca_bundle
-        self.s3 = S3Requirer(charm, Source.S3.value)
-        self.azure = AzureStorageRequirer(charm, Source.AZURE.value)
-        self.gcs = GCSRequirer(charm, Source.GCS.value)
+        self.s3 = _S3Requirer(charm, Source.S3.value)
+        self.azure = _AzureStorageRequirer(charm, Source.AZURE.value)
+        self.gcs = _GCSRequirer(charm, Source.GCS.value)
         self.metastore = metastore_requirer(charm, metastore_database)
         for requirer in (self.s3, self.azure, self.gcs):
             # The library would otherwise call the deprecated `JujuVersion.from_environ()`

@@ -81,3 +81,23 @@ def guarded(
                 "see `juju debug-log`",
             )
         )
+
+
+class ShieldedRelationChanged:
+    """Mixin for a library requirer: a secret not readable yet is not a hook error.
+
+    The libraries read the provider's Juju secret in their own relation-changed handler, before
+    the hub's pass; a secret that is published but not yet readable (not granted yet) makes
+    them raise. The pass reads the same relation right after and reports it as incomplete, so
+    the handler's error is logged (without its message, which may quote data) and dropped.
+    """
+
+    def _on_relation_changed_event(self, event: ops.RelationChangedEvent) -> None:
+        try:
+            super()._on_relation_changed_event(event)  # type: ignore[misc]
+        except ops.ModelError as error:  # SecretNotFoundError is a ModelError
+            logger.info(
+                "%s: provider data not readable yet (%s); the pass will wait",
+                event.relation.name,
+                type(error).__name__,
+            )

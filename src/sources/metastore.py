@@ -21,7 +21,7 @@ from core.connections import PostgresConnection
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Source
 from render.metastore import render_metastore
-from sources.common import evaluate, provider_name
+from sources.common import ShieldedRelationChanged, evaluate, provider_name
 
 with warnings.catch_warnings():
     # dpcharmlibs-interfaces 1.2.2 puts `Field(default=..., exclude=...)` on union members;
@@ -39,11 +39,17 @@ logger = logging.getLogger(__name__)
 ENDPOINT = Source.METASTORE.value
 
 
+class _MetastoreRequirer(
+    ShieldedRelationChanged, ResourceRequirerEventHandler[ResourceProviderModel]
+):
+    """The library's requirer, whose relation-changed handler never errors the hook."""
+
+
 def metastore_requirer(
     charm: ops.CharmBase, database: str
 ) -> ResourceRequirerEventHandler[ResourceProviderModel]:
     """The library's requirer on `metastore`, asking for `database`."""
-    return ResourceRequirerEventHandler(
+    return _MetastoreRequirer(
         charm,
         ENDPOINT,
         [RequirerCommonModel(resource=database)],

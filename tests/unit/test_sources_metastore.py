@@ -1,87 +1,25 @@
 """The metastore through `dpcharmlibs-interfaces`, with data written by the real provider.
 
-The hub (a tiny charm building `IntegrationSources`) requests its database on relation-created;
-`ResourceProviderEventHandler` — what PostgreSQL charms use — answers in its own
-`ops.testing` context; its databag and secrets come back to the hub.
+The hub (`tests.relations.SourcesProbe`, a tiny charm building `IntegrationSources`) requests
+its database on relation-created; `ResourceProviderEventHandler` — what PostgreSQL charms use —
+answers in its own `ops.testing` context (`tests.relations.metastore`); its databag and secrets
+come back to the hub.
 """
 
 import dataclasses
 import json
 import logging
-import warnings
-from typing import Any, ClassVar
+from typing import Any
 
-import ops
 import pytest
 from ops import testing
-from pydantic.warnings import UnsupportedFieldAttributeWarning
 
 from core.inputs import Incomplete, Invalid
 from core.properties import Contribution, Source
-from sources import ENDPOINTS, IntegrationSources
-
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
-    from dpcharmlibs.interfaces import (
-        RequirerCommonModel,
-        ResourceProviderEventHandler,
-        ResourceProviderModel,
-    )
-
-META: dict[str, Any] = {
-    "name": "hub",
-    "requires": {
-        "s3-credentials": {"interface": "s3", "limit": 1},
-        "azure-storage-credentials": {"interface": "azure_storage", "limit": 1},
-        "gcs-credentials": {"interface": "gcs", "limit": 1},
-        "metastore": {"interface": "postgresql_client", "limit": 1},
-        "cos": {"interface": "pushgateway", "limit": 1},
-        "logging": {"interface": "loki_push_api"},
-    },
-}
-PASSWORD = "Pq8sXv2Lm9Tz4Rw7"
-
-
-class Hub(ops.CharmBase):
-    """Builds the sources for `database` and records `read()` after each of their events."""
-
-    database: ClassVar[str] = "hive_metastore"
-
-    def __init__(self, framework: ops.Framework) -> None:
-        super().__init__(framework)
-        self.sources = IntegrationSources(self, self.database)
-        self.reads: list[list[Any]] = []
-        for event in self.sources.events:
-            framework.observe(event, self._on_pass)
-
-    def _on_pass(self, _: ops.EventBase) -> None:
-        self.reads.append(self.sources.read())
-
-
-class PostgreSQL(ops.CharmBase):
-    """A PostgreSQL provider: creates the requested database, answers with `answer`."""
-
-    answer: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, framework: ops.Framework) -> None:
-        super().__init__(framework)
-        self.provider = ResourceProviderEventHandler(self, "database", RequirerCommonModel)
-        framework.observe(self.provider.on.resource_requested, self._on_requested)
-
-    def _on_requested(self, event: Any) -> None:
-        request = event.request
-        response = {
-            "salt": request.salt,
-            "request_id": request.request_id,
-            "resource": request.resource,
-            "username": f"relation_id_{event.relation.id}",
-            "password": PASSWORD,
-            "endpoints": "postgresql-k8s-primary.dev.svc.cluster.local:5432",
-            "uris": "postgresql://user@postgresql-k8s-primary:5432/hive_metastore",
-            "version": "16.9",
-            "tls": False,
-        } | self.answer
-        self.provider.set_response(event.relation.id, ResourceProviderModel(**response))
+from sources import ENDPOINTS
+from tests import relations
+from tests.relations import META, PASSWORD
+from tests.relations import SourcesProbe as Hub
 
 
 def metastore_result(event, state: testing.State) -> tuple[Any, testing.State]:
@@ -95,31 +33,7 @@ def metastore_result(event, state: testing.State) -> tuple[Any, testing.State]:
 
 def relate(answer: dict[str, Any] | None = None, relation_id: int = 7):
     """Relate the hub to the real provider; the hub's relation (answered) and its secrets."""
-    relation = testing.Relation("metastore", id=relation_id, remote_app_name="postgresql-k8s")
-    hub = testing.Context(Hub, meta=META)
-    state = hub.run(
-        hub.on.relation_created(relation), testing.State(leader=True, relations={relation})
-    )
-    mine = state.get_relation(relation_id)
-
-    provider_class = type("Provider", (PostgreSQL,), {"answer": answer or {}})
-    provider_meta = {
-        "name": "postgresql-k8s",
-        "provides": {"database": {"interface": "postgresql_client"}},
-    }
-    provider = testing.Context(provider_class, meta=provider_meta)
-    theirs = testing.Relation(
-        "database", id=relation_id, remote_app_name="hub", remote_app_data=mine.local_app_data
-    )
-    out = provider.run(
-        provider.on.relation_changed(theirs, remote_unit=0),
-        testing.State(leader=True, relations={theirs}),
-    )
-    secrets = {testing.Secret(dict(s.latest_content), id=s.id) for s in out.secrets}
-    answered = dataclasses.replace(
-        mine, remote_app_data=dict(out.get_relation(relation_id).local_app_data)
-    )
-    return answered, secrets
+    return relations.metastore(answer, relation_id).pair()
 
 
 def test_the_hub_requests_the_configured_database_on_relation_created(monkeypatch):

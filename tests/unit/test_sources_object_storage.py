@@ -1,60 +1,38 @@
 """S3, Azure and GCS through `object-storage-charmlib`, with data written by the real providers.
 
-Each test relates a tiny hub charm (which only builds `IntegrationSources` and records `read()`
-and `truststore()` after every event it is told to observe) to the library's own provider
-(`S3Provider`, `AzureStorageProvider`, `GCSProvider`) run in its own `ops.testing` context: the
-hub's databags go to the provider, and the provider's databag and Juju secret come back.
+Each test relates a tiny hub charm (`tests.relations.SourcesProbe`: it only builds
+`IntegrationSources` and records `read()` and `truststore()` after every event it observes) to
+the library's own provider (`S3Provider`, `AzureStorageProvider`, `GCSProvider`) run in its own
+`ops.testing` context (`tests.relations`): the hub's databags go to the provider, and the
+provider's databag and Juju secret come back.
 """
 
 import dataclasses
-import datetime
 import json
 import logging
-from typing import Any, ClassVar
+from typing import Any
 
-import ops
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import NameOID
-from object_storage import AzureStorageProvider, GCSProvider, S3Provider
 from ops import testing
 
 from core.inputs import Incomplete, Invalid
 from core.properties import Contribution, Source
-from sources import ENDPOINTS, IntegrationSources
-
-META: dict[str, Any] = {
-    "name": "hub",
-    "requires": {
-        "s3-credentials": {"interface": "s3", "limit": 1},
-        "azure-storage-credentials": {"interface": "azure_storage", "limit": 1},
-        "gcs-credentials": {"interface": "gcs", "limit": 1},
-        "metastore": {"interface": "postgresql_client", "limit": 1},
-        "cos": {"interface": "pushgateway", "limit": 1},
-        "logging": {"interface": "loki_push_api"},
-    },
-}
-
-
-class Hub(ops.CharmBase):
-    """Builds the sources and records what they read after each of their events."""
-
-    ca_bundle: ClassVar[str | None] = None
-
-    def __init__(self, framework: ops.Framework) -> None:
-        super().__init__(framework)
-        self.sources = IntegrationSources(self, "hive_metastore", system_ca_bundle=self.ca_bundle)
-        self.reads: list[list[Any]] = []
-        self.truststores: list[Any] = []
-        for event in self.sources.events:
-            framework.observe(event, self._on_pass)
-
-    def _on_pass(self, _: ops.EventBase) -> None:
-        self.reads.append(self.sources.read())
-        self.truststores.append(self.sources.truststore())
+from sources import ENDPOINTS
+from tests import relations
+from tests.relations import (
+    ACCESS_KEY,
+    ACCOUNT_KEY,
+    GCS_PAYLOAD,
+    GCS_PRIVATE_KEY_BODY,
+    GCS_PRIVATE_KEY_ID,
+    META,
+    PRIVATE_KEY,
+    S3_PAYLOAD,
+    SECRET_KEY,
+    ca_certificate,
+)
+from tests.relations import SourcesProbe as Hub
 
 
 def run(event, state: testing.State) -> tuple[list[Any], Any, testing.State]:
@@ -70,117 +48,6 @@ def run(event, state: testing.State) -> tuple[list[Any], Any, testing.State]:
 
 def result(read: list[Any], endpoint: Source) -> Any:
     return read[ENDPOINTS.index(endpoint)]
-
-
-# -- the providers ------------------------------------------------------------------------------
-
-
-class Integrator(ops.CharmBase):
-    """An object-storage integrator: answers every request with `payload`."""
-
-    provider_class: ClassVar[type] = S3Provider
-    endpoint: ClassVar[str] = "s3-credentials"
-    payload: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, framework: ops.Framework) -> None:
-        super().__init__(framework)
-        self.provider = self.provider_class(self, self.endpoint)
-        # As in `IntegrationSources`: spare the library the deprecated JujuVersion.from_environ.
-        self.provider._jujuversion = self.model.juju_version
-        framework.observe(self.provider.on.storage_connection_info_requested, self._on_requested)
-
-    def _on_requested(self, event: Any) -> None:
-        self.provider.set_storage_connection_info(event.relation.id, dict(self.payload))
-
-
-def relate(endpoint: str, provider_class: type, payload: dict[str, Any], relation_id: int):
-    """Relate the hub to a real provider; the hub's relation and secrets, as the hub sees them."""
-    relation = testing.Relation(endpoint, id=relation_id, remote_app_name=f"{endpoint}-integrator")
-    hub = testing.Context(Hub, meta=META)
-    state = hub.run(
-        hub.on.relation_created(relation), testing.State(leader=True, relations={relation})
-    )
-    state = hub.run(hub.on.relation_joined(state.get_relation(relation_id), remote_unit=0), state)
-    mine = state.get_relation(relation_id)
-
-    provider_class_ = type(
-        "Provider",
-        (Integrator,),
-        {"provider_class": provider_class, "endpoint": endpoint, "payload": payload},
-    )
-    provider_meta = {"name": f"{endpoint}-integrator", "provides": {endpoint: {"interface": "x"}}}
-    provider = testing.Context(provider_class_, meta=provider_meta)
-    theirs = testing.Relation(
-        endpoint,
-        id=relation_id,
-        remote_app_name="hub",
-        remote_app_data=mine.local_app_data,
-        remote_units_data={0: mine.local_unit_data},
-    )
-    out = provider.run(
-        provider.on.relation_changed(theirs, remote_unit=0),
-        testing.State(leader=True, relations={theirs}),
-    )
-    secrets = {testing.Secret(dict(s.latest_content), id=s.id) for s in out.secrets}
-    related = dataclasses.replace(
-        mine, remote_app_data=dict(out.get_relation(relation_id).local_app_data)
-    )
-    return related, secrets
-
-
-def ca_certificate(name: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
-        .not_valid_after(datetime.datetime(2044, 1, 1, tzinfo=datetime.UTC))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(Encoding.PEM).decode()
-
-
-ACCESS_KEY = "AKIA0123456789EXAMPLE"
-SECRET_KEY = "s3cr3t/K7MDENG+bPxRfiCYEXAMPLEKEY"
-S3_PAYLOAD = {
-    "access-key": ACCESS_KEY,
-    "secret-key": SECRET_KEY,
-    "bucket": "spark",
-    "endpoint": "http://minio.minio.svc:9000",
-    "region": "eu-central-1",
-    "s3-uri-style": "path",
-    "path": "spark-events",
-}
-ACCOUNT_KEY = "YXp1cmUtYWNjb3VudC1rZXktZXhhbXBsZQ=="
-AZURE_PAYLOAD = {
-    "container": "spark",
-    "storage-account": "sparkaccount",
-    "secret-key": ACCOUNT_KEY,
-    "connection-protocol": "abfss",
-    "path": "spark-events",
-}
-PRIVATE_KEY = (
-    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
-)
-GCS_PAYLOAD = {
-    "bucket": "spark-gcs",
-    "path": "events",
-    "storage-class": "STANDARD",
-    "secret-key": json.dumps(
-        {
-            "type": "service_account",
-            "project_id": "spark-project",
-            "private_key_id": "0123456789abcdef",
-            "private_key": PRIVATE_KEY,
-            "client_email": "spark@spark-project.iam.gserviceaccount.com",
-        }
-    ),
-}
 
 
 # -- tests --------------------------------------------------------------------------------------
@@ -208,7 +75,7 @@ def test_events_cover_every_endpoint_and_secret_changes():
 
 
 def test_s3_relation_with_complete_data_from_s3_integrator():
-    relation, secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, secrets = relations.s3().pair()
     state = testing.State(leader=True, relations={relation}, secrets=secrets)
 
     read, truststore, _ = run(testing.Context(Hub, meta=META).on.relation_changed(relation), state)
@@ -226,7 +93,7 @@ def test_s3_relation_with_complete_data_from_s3_integrator():
 
 
 def test_s3_works_on_a_non_leader_unit_too():
-    relation, secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, secrets = relations.s3().pair()
     state = testing.State(leader=False, relations={relation}, secrets=secrets)
     read, _, _ = run(testing.Context(Hub, meta=META).on.relation_changed(relation), state)
     assert isinstance(result(read, Source.S3), Contribution)
@@ -248,7 +115,7 @@ def test_s3_before_the_provider_answers_is_incomplete():
 def test_s3_secret_not_granted_yet_is_incomplete():
     # The library's own relation-changed handler would fail on an ungranted secret, so read
     # in another hook: the sources must say "waiting", not raise.
-    relation, _ = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, _ = relations.s3().pair()
     ctx = testing.Context(Hub, meta=META)
     state = testing.State(leader=True, relations={relation})  # the secret is not visible
     with ctx(ctx.on.update_status(), state) as manager:
@@ -269,7 +136,7 @@ def test_s3_secret_not_granted_yet_is_incomplete():
     ],
 )
 def test_s3_malformed_data_is_invalid_and_names_the_field(change, field):
-    relation, secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, secrets = relations.s3().pair()
     data = dict(relation.remote_app_data) | {
         key: json.dumps(value) if isinstance(value, list) else value
         for key, value in change.items()
@@ -288,7 +155,7 @@ def test_s3_malformed_data_is_invalid_and_names_the_field(change, field):
 
 
 def test_s3_rotation_secret_changed_brings_the_new_keys():
-    relation, secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, secrets = relations.s3().pair()
     ctx = testing.Context(Hub, meta=META)
     _, _, state = run(
         ctx.on.relation_changed(relation),
@@ -309,7 +176,7 @@ def test_s3_rotation_secret_changed_brings_the_new_keys():
 
 
 def test_s3_relation_broken_no_longer_counts():
-    relation, secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, secrets = relations.s3().pair()
     read, truststore, _ = run(
         testing.Context(Hub, meta=META).on.relation_broken(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),
@@ -327,7 +194,7 @@ def test_s3_ca_chain_gives_a_truststore_with_the_system_cas(tmp_path, monkeypatc
         "endpoint": "https://minio.minio.svc:9000",
         "tls-ca-chain": [relation_ca],
     }
-    relation, secrets = relate("s3-credentials", S3Provider, payload, relation_id=3)
+    relation, secrets = relations.s3(payload).pair()
 
     read, truststore, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
@@ -350,7 +217,7 @@ def test_s3_ca_chain_gives_a_truststore_with_the_system_cas(tmp_path, monkeypatc
 def test_a_missing_system_bundle_leaves_the_relation_ca_alone(tmp_path, monkeypatch):
     monkeypatch.setattr(Hub, "ca_bundle", str(tmp_path / "absent.crt"))
     payload = S3_PAYLOAD | {"tls-ca-chain": [ca_certificate("minio CA")]}
-    relation, secrets = relate("s3-credentials", S3Provider, payload, relation_id=3)
+    relation, secrets = relations.s3(payload).pair()
     _, truststore, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),
@@ -360,9 +227,7 @@ def test_a_missing_system_bundle_leaves_the_relation_ca_alone(tmp_path, monkeypa
 
 
 def test_azure_relation_with_complete_data():
-    relation, secrets = relate(
-        "azure-storage-credentials", AzureStorageProvider, AZURE_PAYLOAD, relation_id=4
-    )
+    relation, secrets = relations.azure().pair()
     read, _, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),
@@ -378,12 +243,9 @@ def test_azure_relation_with_complete_data():
 
 
 def test_azure_unknown_protocol_is_invalid():
-    relation, secrets = relate(
-        "azure-storage-credentials",
-        AzureStorageProvider,
-        AZURE_PAYLOAD | {"connection-protocol": "nfs"},
-        relation_id=4,
-    )
+    relation, secrets = relations.azure(
+        relations.AZURE_PAYLOAD | {"connection-protocol": "nfs"}
+    ).pair()
     read, _, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),
@@ -396,7 +258,7 @@ def test_azure_unknown_protocol_is_invalid():
 
 
 def test_gcs_relation_with_complete_data():
-    relation, secrets = relate("gcs-credentials", GCSProvider, GCS_PAYLOAD, relation_id=5)
+    relation, secrets = relations.gcs().pair()
     read, _, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),
@@ -413,9 +275,7 @@ def test_gcs_relation_with_complete_data():
 
 
 def test_gcs_not_a_key_is_invalid():
-    relation, secrets = relate(
-        "gcs-credentials", GCSProvider, GCS_PAYLOAD | {"secret-key": "hunter2"}, relation_id=5
-    )
+    relation, secrets = relations.gcs(GCS_PAYLOAD | {"secret-key": "hunter2"}).pair()
     read, _, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),
@@ -427,11 +287,9 @@ def test_gcs_not_a_key_is_invalid():
 
 
 def test_three_stores_each_give_credentials_and_s3_gives_the_locations():
-    s3, s3_secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
-    azure, azure_secrets = relate(
-        "azure-storage-credentials", AzureStorageProvider, AZURE_PAYLOAD, relation_id=4
-    )
-    gcs, gcs_secrets = relate("gcs-credentials", GCSProvider, GCS_PAYLOAD, relation_id=5)
+    s3, s3_secrets = relations.s3().pair()
+    azure, azure_secrets = relations.azure().pair()
+    gcs, gcs_secrets = relations.gcs().pair()
     state = testing.State(
         leader=True,
         relations={s3, azure, gcs},
@@ -454,14 +312,14 @@ def test_three_stores_each_give_credentials_and_s3_gives_the_locations():
 
 def test_no_credential_reaches_the_logs(caplog):
     caplog.set_level(logging.DEBUG)
-    s3, s3_secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
-    gcs, gcs_secrets = relate("gcs-credentials", GCSProvider, GCS_PAYLOAD, relation_id=5)
+    s3, s3_secrets = relations.s3().pair()
+    gcs, gcs_secrets = relations.gcs().pair()
     caplog.clear()
     run(
         testing.Context(Hub, meta=META).on.relation_changed(s3),
         testing.State(leader=True, relations={s3, gcs}, secrets=s3_secrets | gcs_secrets),
     )
-    for secret in (ACCESS_KEY, SECRET_KEY, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "0123456789abcdef"):
+    for secret in (ACCESS_KEY, SECRET_KEY, GCS_PRIVATE_KEY_BODY, GCS_PRIVATE_KEY_ID):
         assert secret not in caplog.text
 
 
@@ -470,7 +328,7 @@ def test_an_unexpected_error_is_invalid_and_logged_without_its_message(caplog, m
         raise RuntimeError(f"boom {SECRET_KEY}")
 
     monkeypatch.setattr("sources.read_s3", explode)
-    relation, secrets = relate("s3-credentials", S3Provider, S3_PAYLOAD, relation_id=3)
+    relation, secrets = relations.s3().pair()
     read, _, _ = run(
         testing.Context(Hub, meta=META).on.relation_changed(relation),
         testing.State(leader=True, relations={relation}, secrets=secrets),

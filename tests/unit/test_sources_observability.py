@@ -8,40 +8,14 @@ The databags are what the providers' libraries write: `PrometheusPushgatewayProv
 import json
 from typing import Any
 
-import ops
 import pytest
 from ops import testing
 
 from core.inputs import Incomplete, Invalid
 from core.properties import Contribution, Source
-from sources import ENDPOINTS, IntegrationSources
-
-META: dict[str, Any] = {
-    "name": "hub",
-    "requires": {
-        "s3-credentials": {"interface": "s3", "limit": 1},
-        "azure-storage-credentials": {"interface": "azure_storage", "limit": 1},
-        "gcs-credentials": {"interface": "gcs", "limit": 1},
-        "metastore": {"interface": "postgresql_client", "limit": 1},
-        "cos": {"interface": "pushgateway", "limit": 1},
-        "logging": {"interface": "loki_push_api"},
-    },
-}
-GATEWAY = "http://10.1.38.86:9091"
-
-
-class Hub(ops.CharmBase):
-    """Builds the sources and records `read()` after each of their events."""
-
-    def __init__(self, framework: ops.Framework) -> None:
-        super().__init__(framework)
-        self.sources = IntegrationSources(self, "hive_metastore")
-        self.reads: list[list[Any]] = []
-        for event in self.sources.events:
-            framework.observe(event, self._on_pass)
-
-    def _on_pass(self, _: ops.EventBase) -> None:
-        self.reads.append(self.sources.read())
+from sources import ENDPOINTS
+from tests.relations import GATEWAY, META, loki_databag, loki_url
+from tests.relations import SourcesProbe as Hub
 
 
 def read_after(event, state: testing.State, endpoint: Source) -> Any:
@@ -51,14 +25,6 @@ def read_after(event, state: testing.State, endpoint: Source) -> Any:
         charm = manager.charm
         assert isinstance(charm, Hub)
         return charm.reads[-1][ENDPOINTS.index(endpoint)]
-
-
-def loki_url(unit: int, app: str = "loki") -> str:
-    return f"http://{app}-{unit}.{app}-endpoints.cos.svc.cluster.local:3100/loki/api/v1/push"
-
-
-def loki_databag(unit: int, app: str = "loki") -> dict[str, str]:
-    return {"endpoint": json.dumps({"url": loki_url(unit, app)})}
 
 
 CTX = testing.Context(Hub, meta=META)
