@@ -11,8 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,9 @@ import yaml
 ROOT = Path(__file__).parents[2]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "lib"), str(ROOT)]
 
+from tests import relations  # noqa: E402
 from tests.kube_server import KubeServer  # noqa: E402
+from workload import NOTICE_KEY  # noqa: E402
 
 APP = "spark-integration-hub-k8s"
 
@@ -44,6 +49,8 @@ class Demo:
 
         self.server = server
         self.testing = testing
+        self.watcher: subprocess.Popen | None = None
+        self.notices = Path(os.devnull)
         self.ctx = testing.Context(
             SparkIntegrationHubCharm,
             meta=load("charmcraft.yaml"),
@@ -80,14 +87,81 @@ class Demo:
             f"--username {name} --namespace {namespace}"
         )
 
-    def run(self, event: str, **config: Any) -> None:
-        """Deliver one Juju event (with config changes) to the charm."""
+    def run(self, event: str, trigger: Any = None, **config: Any) -> None:
+        """Deliver one Juju event (`ctx.on.<event>()` unless `trigger` is given) to the charm."""
         if config:
             self.state = dataclasses.replace(self.state, config={**self.state.config, **config})
         self.server.clear_requests()
-        self.state = self.ctx.run(getattr(self.ctx.on, event)(), self.state)
-        writes = sum(self.server.count(m) for m in ("POST", "PUT", "DELETE"))
+        self.state = self.ctx.run(trigger or getattr(self.ctx.on, event)(), self.state)
+        counts = Counter(
+            r.method
+            for r in self.server.requests
+            if r.method in ("POST", "PUT", "PATCH", "DELETE") and "accessreviews" not in r.path
+        )
+        writes = ", ".join(f"{n} {m}" for m, n in sorted(counts.items())) or "none"
         print(f"[{event}] API requests: {len(self.server.requests)}, writes: {writes}")
+
+    def relate(self, link: Any) -> None:
+        """Put a relation (and the provider's Juju secrets) into the model."""
+        relations = {r for r in self.state.relations if r.id != link.relation.id}
+        secrets = {s for s in self.state.secrets if s.id not in {x.id for x in link.secrets}}
+        self.state = dataclasses.replace(
+            self.state, relations=relations | {link.relation}, secrets=secrets | set(link.secrets)
+        )
+
+    def unrelate(self, link: Any) -> None:
+        """Take a relation out of the model, after its relation-broken hook."""
+        relations = {r for r in self.state.relations if r.id != link.relation.id}
+        self.state = dataclasses.replace(self.state, relations=relations)
+
+    def start_watcher(self, workdir: Path) -> None:
+        """Run the real watcher process against the cluster; its `pebble notify` is recorded."""
+        self.notices = workdir / "notices"
+        pebble = workdir / "pebble"
+        pebble.write_text(
+            f"#!{sys.executable} -S\nimport sys, time\n"
+            f"open({str(self.notices)!r}, 'a').write(f'{{time.time()}} {{sys.argv[1:]}}\\n')\n"
+        )
+        pebble.chmod(0o755)
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HUB_WATCHER_SERVER": self.server.url,
+            "HUB_WATCHER_OWNER": f"{self.state.model.uuid}/{APP}",
+            "HUB_WATCHER_PEBBLE": str(pebble),
+            "HUB_WATCHER_HEARTBEAT": str(workdir / "heartbeat"),
+        }
+        self.watcher = subprocess.Popen(
+            [sys.executable, "-S", "-m", "watcher"],
+            cwd=ROOT / "src",
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.wait_for_notice(0)
+
+    def notices_sent(self) -> list[str]:
+        """The notices the watcher has sent so far."""
+        return self.notices.read_text().splitlines() if self.notices.exists() else []
+
+    def wait_for_notice(self, seen: int, timeout: float = 10.0) -> float:
+        """Wait for the watcher's next notice; returns when it was sent (UNIX time)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            sent = self.notices_sent()
+            if len(sent) > seen:
+                return float(sent[seen].split()[0])
+            time.sleep(0.01)
+        raise RuntimeError("the watcher sent no notice")
+
+    def notice(self) -> None:
+        """The watcher's Pebble notice reaches the charm."""
+        notice = self.testing.Notice(NOTICE_KEY)
+        container = dataclasses.replace(
+            self.state.get_container("integration-hub"), notices=[notice]
+        )
+        containers = {c for c in self.state.containers if c.name != container.name}
+        self.state = dataclasses.replace(self.state, containers=containers | {container})
+        self.run("pebble-custom-notice", self.ctx.on.pebble_custom_notice(container, notice))
 
     def status(self) -> None:
         """What `juju status` shows for the unit."""
@@ -128,8 +202,11 @@ class Demo:
         )
 
     def close(self) -> None:
-        """Close spark8t's client."""
+        """Close spark8t's client and stop the watcher."""
         self.kube.client.close()
+        if self.watcher is not None:
+            self.watcher.terminate()
+            self.watcher.wait(timeout=10)
 
 
 def main() -> int:
@@ -138,6 +215,7 @@ def main() -> int:
         os.environ["KUBECONFIG"] = str(server.write_kubeconfig(Path(tmp) / "kubeconfig"))
         demo = Demo(server, Path(tmp))
         try:
+            demo.start_watcher(Path(tmp))
             script(demo)
         finally:
             demo.close()
@@ -152,6 +230,8 @@ def script(demo: Demo) -> None:
 
     banner("juju deploy spark-integration-hub-k8s --trust")
     demo.run("install")
+    container = demo.state.get_container("integration-hub")
+    demo.run("integration-hub-pebble-ready", demo.ctx.on.pebble_ready(container))
     demo.status()
 
     banner(
@@ -170,10 +250,50 @@ def script(demo: Demo) -> None:
     demo.status()
     demo.spark_sees("team-a:alice")
 
-    banner("A new account appears (the watcher's Pebble notice wakes the charm)")
+    banner("juju integrate spark-integration-hub-k8s s3-integrator   # real S3Provider data")
+    s3 = relations.s3()
+    demo.relate(s3)
+    demo.run(
+        "s3-credentials-relation-changed", demo.ctx.on.relation_changed(s3.relation, remote_unit=0)
+    )
+    demo.status()
+    demo.action("get-config")
+
+    banner("s3-integrator rotates its keys (a new revision of its Juju secret)")
+    s3 = s3.after(demo.state).answer(
+        {**relations.S3_PAYLOAD, "access-key": "AKIAROTATED0000000001", "secret-key": "n3w"}
+    )
+    demo.relate(s3)
+    demo.run("secret-changed", demo.ctx.on.secret_changed(s3.secret("access-key")))
+    demo.spark_sees("team-b:bob")
+
+    banner("A new account appears; the watcher's Pebble notice wakes the charm")
+    seen = len(demo.notices_sent())
+    created = time.time()
     demo.spark_client_create("team-a", "carol")
-    demo.run("update_status")
+    latency = demo.wait_for_notice(seen) - created
+    print(f"  watcher: `pebble notify {NOTICE_KEY}` {latency * 1000:.0f} ms after the create")
+    demo.notice()
     demo.action("list-accounts")
+
+    banner("Kyuubi asks the hub for a Spark account over spark-service-account")
+    kyuubi = demo.testing.Relation(
+        "spark-service-account",
+        remote_app_name="kyuubi",
+        remote_app_data={
+            "service-account": "kyuubi:engine",
+            "skip-creation": "false",
+            "requested-secrets": '["spark-properties","resource-manifest"]',
+        },
+    )
+    demo.state = dataclasses.replace(demo.state, relations=demo.state.relations | {kyuubi})
+    demo.run(
+        "spark-service-account-relation-changed",
+        demo.ctx.on.relation_changed(kyuubi, remote_unit=0),
+    )
+    answer = demo.state.get_relation(kyuubi.id).local_app_data
+    print(f"  provider databag: {dict(answer)}")
+    demo.spark_sees("kyuubi:engine")
 
     banner("Someone edits alice's Secret by hand; the next pass repairs only that one")
     demo.tamper("team-a", "alice")
@@ -186,9 +306,12 @@ def script(demo: Demo) -> None:
     )
     demo.status()
 
-    banner("The operator removes a property")
+    banner("The operator removes a property; then s3-integrator is removed")
     demo.run("config_changed", **{"spark-properties": "spark.executor.memory=4g"})
     demo.status()
+    s3 = s3.after(demo.state)
+    demo.run("s3-credentials-relation-broken", demo.ctx.on.relation_broken(s3.relation))
+    demo.unrelate(s3)
     demo.action("get-config", account="team-a:carol")
     demo.action("reconcile", **{"dry-run": True})
 
