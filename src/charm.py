@@ -126,15 +126,25 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         """Create or release the accounts other charms ask for; the problems to show."""
         try:
             return self.accounts.ensure_accounts()
-        except ForbiddenError:
-            missing = self._gateway().missing_permissions(PROVIDER_PERMISSIONS)
-            return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing)]
+        except ForbiddenError as error:
+            try:
+                missing: list[object] = list(
+                    self._gateway().missing_permissions(PROVIDER_PERMISSIONS)
+                )
+            except KubeError:
+                missing = [error.reason]
+            return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing or [error])]
+        except KubeError as error:
+            return [f"{RELATION_NAME}: cannot manage requested accounts yet ({error.reason})"]
 
     def _on_workload_changed(self, event: ops.EventBase) -> None:
         """(Re)install the watcher in the workload container, then run a pass."""
         container = self.unit.get_container(WORKLOAD)
         if container.can_connect():
-            install_watcher(container, self._owner.annotation)
+            try:
+                install_watcher(container, self._owner.annotation)
+            except ops.pebble.Error as error:  # shown by collect-status as the watcher's health
+                logger.warning("could not install the watcher: %s", type(error).__name__)
         self._on_pass(event)
 
     def _on_notice(self, event: ops.PebbleCustomNoticeEvent) -> None:
