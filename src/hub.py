@@ -9,11 +9,11 @@ Juju status is derived from what it records, so every hook shows the same thing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from core.cluster import TRUSTSTORE_SECRET, AccountRef, Owner, secret_name
+from core.cluster import TRUSTSTORE_SECRET, Account, AccountRef, Owner, secret_name
 from core.config import Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
@@ -160,7 +160,8 @@ class Hub:
             observation = observe(self.gateway)
             steps = plan(observation, desired, self.owner, scope)
             trust_steps = plan_truststores(observation, _served(steps), truststore, self.owner)
-            applier = Applier(self.gateway, desired, self.owner, self.store.applied())
+            previous = self.store.applied()
+            applier = Applier(self.gateway, desired, self.owner, previous)
             outcome = Outcome()
             applier.apply_truststores(trust_steps, truststore, outcome)
             applier.apply(steps, outcome)
@@ -171,13 +172,20 @@ class Hub:
         except KubeError as error:
             machine.reason = f"reconciling (retrying: {error.reason})"
             return self._finish(machine, trigger)
-        self._record(observation.accounts, scope, outcome)
+        self._record(observation.accounts, scope, outcome, previous)
         report = self._settle(machine, outcome, empty=not desired)
         report.plan = [*trust_steps, *steps]
         self._journal(trigger, report, self.gateway.calls - calls_before)
         return report
 
-    def _record(self, accounts: Sequence, scope: Scope, outcome: Outcome) -> None:
+    def _record(
+        self,
+        accounts: Sequence[Account],
+        scope: Scope,
+        outcome: Outcome,
+        previous: Mapping[str, AppliedRow],
+    ) -> None:
+        """Record the accounts seen and what changed for each; unchanged rows stay as they are."""
         rows = [
             {
                 "key": str(a.ref),
@@ -188,11 +196,11 @@ class Hub:
             }
             for a in accounts
         ]
+        served = {row.key for row in outcome.rows}
         with self.store.transaction():
             self.store.record_accounts(rows)
-            self.store.record_applied(outcome.rows)
-            served = {row.key for row in outcome.rows}
-            self.store.forget(key for key in self.store.applied() if key not in served)
+            self.store.record_applied(row for row in outcome.rows if previous.get(row.key) != row)
+            self.store.forget(key for key in previous if key not in served)
 
     def _settle(self, machine: HubMachine, outcome: Outcome, empty: bool) -> PassReport:
         total = len(outcome.rows)

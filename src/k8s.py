@@ -14,22 +14,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx2
-from lightkube import Client
-from lightkube.core.exceptions import ApiError
+from lightkube import Client, KubeConfig
+from lightkube.config.client_adapter import verify_cluster
+from lightkube.core.exceptions import ApiError, ConfigError
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
-from lightkube.resources.core_v1 import Secret, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception,
+    retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
     wait_exponential,
@@ -45,8 +48,16 @@ from core.cluster import (
     HubSecrets,
     LiveSecret,
     LiveTrustStore,
+    Owner,
     SecretSpec,
     TrustStoreSpec,
+)
+from core.manifest import (
+    PROVIDED_LABEL,
+    AccountNames,
+    AccountObjects,
+    KubeObject,
+    provided_value,
 )
 
 logger = logging.getLogger(__name__)
@@ -125,24 +136,106 @@ HUB_PERMISSIONS: tuple[Permission, ...] = (
 )
 
 
-def _is_transient(error: BaseException) -> bool:
-    if isinstance(error, ApiError):
-        return error.status.code == 429 or (error.status.code or 0) >= 500
-    return isinstance(error, httpx2.TransportError)
-
-
-def _retry_after(error: BaseException | None) -> float | None:
-    if isinstance(error, ApiError) and error.response is not None:
-        header = error.response.headers.get("Retry-After")
-        if header and header.isdigit():
-            return float(header)
-    return None
-
-
 def _describe(error: BaseException) -> str:
     if isinstance(error, ApiError):
         return f"{error.status.code} from API ({error.status.reason})"
+    if isinstance(error, _TransientResponseError):
+        return f"{error.response.status_code} from API ({error.reason})"
     return f"connection error ({type(error).__name__})"
+
+
+class _TransientResponseError(Exception):
+    """A 429 or 5xx answer, raised inside the retry loop so that tenacity retries it."""
+
+    def __init__(self, response: httpx2.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+        try:
+            self.reason = str(json.loads(response.content).get("reason", ""))
+        except (ValueError, AttributeError):
+            self.reason = response.reason_phrase
+
+    @property
+    def retry_after(self) -> float | None:
+        header = self.response.headers.get("Retry-After", "")
+        return float(header) if header.isdigit() else None
+
+
+class RetryingTransport(httpx2.BaseTransport):
+    """Sends each HTTP request under the retry policy: every page of a list on its own.
+
+    429 (honouring `Retry-After`, capped at `RetryPolicy.maximum`), 5xx and connection errors
+    are retried with exponential backoff, within `attempts` and `deadline`; the last answer
+    goes back to lightkube, which raises it as an `ApiError`. Other answers are returned at
+    once. Retrying per request (not per call) means a list of many pages resumes at the page
+    that failed instead of starting again.
+    """
+
+    def __init__(
+        self,
+        inner: httpx2.BaseTransport,
+        policy: RetryPolicy,
+        on_retry: Callable[[str], None],
+    ) -> None:
+        """Wrap `inner`; `on_retry` is told why each retry happens."""
+        self._inner = inner
+        self._policy = policy
+        self._on_retry = on_retry
+        self._backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        """Send `request`, retrying transient failures."""
+        retrying = Retrying(
+            retry=retry_if_exception_type((_TransientResponseError, httpx2.TransportError)),
+            wait=self._wait,
+            stop=stop_after_attempt(self._policy.attempts)
+            | stop_after_delay(self._policy.deadline),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._send, request)
+        except _TransientResponseError as last:
+            return last.response
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self._inner.close()
+
+    def _send(self, request: httpx2.Request) -> httpx2.Response:
+        response = self._inner.handle_request(request)
+        if response.status_code == 429 or response.status_code >= 500:
+            response.read()
+            response.close()
+            raise _TransientResponseError(response)
+        return response
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        hinted = error.retry_after if isinstance(error, _TransientResponseError) else None
+        return min(hinted, self._policy.maximum) if hinted is not None else self._backoff(state)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if error is not None:
+            self._on_retry(_describe(error))
+
+
+def _client_from_environment(policy: RetryPolicy, on_retry: Callable[[str], None]) -> Client:
+    """A lightkube client from the standard environment, retrying under `policy`.
+
+    The pod's service account in a cluster, `KUBECONFIG` (or ~/.kube/config) elsewhere; the
+    transport verifies the server exactly as lightkube would by itself.
+    """
+    config = KubeConfig.from_env()
+    single = config.get()
+    if single is None or single.user is None:
+        raise ConfigError("the Kubernetes configuration names no context with a user")
+    verify = verify_cluster(single.cluster, single.user, single.abs_file)
+    transport = RetryingTransport(httpx2.HTTPTransport(verify=verify), policy, on_retry)
+    return Client(
+        config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(15), transport=transport
+    )
 
 
 class KubeGateway:
@@ -157,15 +250,15 @@ class KubeGateway:
         """Create a gateway.
 
         Args:
-            client: a lightkube `Client`; by default one from the standard environment.
+            client: a lightkube `Client`; by default one from the standard environment, whose
+                transport retries every request under `retry`.
             retry: the retry policy for transient failures.
             page_size: items per page of a list call.
         """
-        self._client = client or Client(field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(15))
-        self._retry = retry
+        self.retries: list[str] = []
+        self._client = client or _client_from_environment(retry, self._note_retry)
         self._page_size = page_size
         self.calls = 0
-        self.retries: list[str] = []
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -258,32 +351,15 @@ class KubeGateway:
 
     # -- the retry loop ---------------------------------------------------------------------
 
+    def _note_retry(self, reason: str) -> None:
+        self.retries.append(reason)
+        logger.info("retrying Kubernetes request after %s", reason)
+
     def _call(self, request: Callable[[], T]) -> T:
-        """Run one API request under the retry policy, translating errors."""
-        policy = self._retry
-        backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            hinted = _retry_after(error)
-            return min(hinted, policy.maximum) if hinted is not None else backoff(state)
-
-        def before_sleep(state: RetryCallState) -> None:
-            error = state.outcome.exception() if state.outcome else None
-            if error is not None:
-                self.retries.append(_describe(error))
-                logger.info("retrying Kubernetes request after %s", _describe(error))
-
-        retrying = Retrying(
-            retry=retry_if_exception(_is_transient),
-            wait=wait,
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.deadline),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
+        """Run one API call (its requests are retried by the transport), translating errors."""
         try:
             self.calls += 1
-            return retrying(request)
+            return request()
         except ApiError as error:
             raise _translate(error) from None
         except httpx2.TransportError as error:
@@ -471,20 +547,7 @@ def _secret(spec: SecretSpec, resource_version: str | None = None) -> Secret:
 
 
 # -- Spark accounts (spark-service-account provider) ------------------------------------------
-# Imported here, not at the top, to keep this section self-contained.
-from collections.abc import Mapping  # noqa: E402
 
-from lightkube.resources.core_v1 import Namespace  # noqa: E402
-from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding  # noqa: E402
-
-from core.cluster import Owner  # noqa: E402
-from core.manifest import (  # noqa: E402
-    PROVIDED_LABEL,
-    AccountNames,
-    AccountObjects,
-    KubeObject,
-    provided_value,
-)
 
 _PROVIDER_KINDS: dict[str, Any] = {
     "Namespace": Namespace,

@@ -12,6 +12,7 @@ The file is created with mode 0600: it holds credentials (the desired properties
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -239,10 +240,18 @@ class Store:
     # -- accounts and applied state -----------------------------------------------------------
 
     def record_accounts(self, rows: Iterable[dict[str, object]]) -> None:
-        """Replace the set of accounts seen with `rows` (key, namespace, name, uid, in_scope)."""
+        """Replace the set of accounts seen with `rows` (key, namespace, name, uid, in_scope).
+
+        Skipped when the set is the one already recorded (the common, steady-state case).
+        """
+        rows = list(rows)
+        digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+        if digest == self._get("accounts_digest"):
+            return
         with self._db.conn:
             self._db.execute("DELETE FROM accounts")
             self._db["accounts"].insert_all(rows, pk="key")  # type: ignore[union-attr]
+            self._set("accounts_digest", digest)
 
     def accounts(self) -> list[dict[str, object]]:
         """The accounts seen on the last pass."""

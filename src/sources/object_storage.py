@@ -18,12 +18,12 @@ from object_storage import AzureStorageRequirer, GCSRequirer, S3Requirer
 from object_storage.exceptions import DataInterfacesError
 
 from core.connections import AzureConnection, GCSConnection, S3Connection
-from core.inputs import Incomplete, SourceResult
-from core.properties import Source
+from core.inputs import Incomplete, Invalid, SourceResult
+from core.properties import Contribution, Source
 from render.azure import render_azure
 from render.gcs import render_gcs
 from render.s3 import TrustStore, render_s3
-from sources.common import evaluate, provider_name
+from sources.common import ModelT, evaluate, provider_name
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +70,28 @@ def read_s3(
 
 def read_azure(requirer: AzureStorageRequirer, relation: ops.Relation | None) -> SourceResult:
     """The Azure Storage contribution (None without a relation)."""
-    if relation is None:
-        return None
-    data = connection_info(requirer, relation, Source.AZURE.value)
-    if isinstance(data, Incomplete):
-        return data
-    connection = evaluate(AzureConnection, data, Source.AZURE.value, relation)
-    return render_azure(connection) if isinstance(connection, AzureConnection) else connection
+    return _read(requirer, relation, Source.AZURE, AzureConnection, render_azure)
 
 
 def read_gcs(requirer: GCSRequirer, relation: ops.Relation | None) -> SourceResult:
     """The GCS contribution (None without a relation)."""
+    return _read(requirer, relation, Source.GCS, GCSConnection, render_gcs)
+
+
+def _read(
+    requirer: Requirer,
+    relation: ops.Relation | None,
+    source: Source,
+    model: type[ModelT],
+    render: Callable[[ModelT], Contribution],
+) -> SourceResult:
+    """Library data → typed connection → contribution, or why there is none."""
     if relation is None:
         return None
-    data = connection_info(requirer, relation, Source.GCS.value)
+    data = connection_info(requirer, relation, source.value)
     if isinstance(data, Incomplete):
         return data
-    connection = evaluate(GCSConnection, data, Source.GCS.value, relation)
-    return render_gcs(connection) if isinstance(connection, GCSConnection) else connection
+    connection = evaluate(model, data, source.value, relation)
+    if isinstance(connection, (Incomplete, Invalid)):
+        return connection
+    return render(connection)

@@ -245,3 +245,22 @@ def test_a_forbidden_write_blocks_even_without_an_access_check(cluster, hub):
     report = run(hub, options(**{"spark.a": "1"}))
     assert report.state is HubState.BLOCKED
     assert "missing: list secrets" in report.message
+
+
+def test_a_failed_page_is_retried_alone_and_the_list_resumes(cluster, tmp_path):
+    for number in range(7):
+        add_account(cluster, "paged", f"user-{number}")
+    hub = make_hub(tmp_path / "paged.sqlite3", page_size=3)
+    cluster.inject(
+        Fault(
+            method="GET", path_contains="/serviceaccounts", status=503, probability=0.5, times=-1
+        )
+    )
+    report = run(hub, options(**{"spark.a": "1"}))
+    hub.close()
+    assert report.state is HubState.ACTIVE
+    pages = [r for r in cluster.requests if r.method == "GET" and "serviceaccounts" in r.path]
+    answered = [r for r in pages if r.status == 200]
+    assert len(answered) == 4  # 10 accounts, 3 a page: each page fetched once
+    assert len(pages) > len(answered)  # some pages failed and were retried on their own
+    assert len({r.query.get("continue") for r in answered}) == 4
