@@ -173,9 +173,10 @@ class Hub:
             machine.reason = f"reconciling (retrying: {error.reason})"
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome, previous)
-        report = self._settle(machine, outcome, empty=not desired)
+        _settle(machine, outcome, empty=not desired)
+        requests = self.gateway.calls - calls_before
+        report = self._finish(machine, trigger, outcome=outcome, requests=requests)
         report.plan = [*trust_steps, *steps]
-        self._journal(trigger, report, self.gateway.calls - calls_before)
         return report
 
     def _record(
@@ -202,40 +203,21 @@ class Hub:
             self.store.record_applied(row for row in outcome.rows if previous.get(row.key) != row)
             self.store.forget(key for key in previous if key not in served)
 
-    def _settle(self, machine: HubMachine, outcome: Outcome, empty: bool) -> PassReport:
-        total = len(outcome.rows)
-        in_sync = outcome.count(AccountState.IN_SYNC)
-        conflicts = outcome.count(AccountState.CONFLICT)
-        if in_sync + conflicts == total and not outcome.truststore_errors:
-            message = f"{in_sync} accounts in sync"
-            if conflicts:
-                message += f", {conflicts} in conflict (see list-accounts)"
-            if empty:
-                message += f" ({NOTHING_TO_DISTRIBUTE})"
-            machine.fire("converge", message)
-        else:
-            errors = [row.last_error for row in outcome.rows if row.last_error]
-            errors += outcome.truststore_errors
-            machine.reason = f"reconciling {in_sync + conflicts}/{total} accounts"
-            if errors or outcome.interrupted:
-                machine.reason += f" (retrying: {outcome.interrupted or errors[-1]})"
-        return self._finish(machine, "", outcome=outcome, journal=False)
-
     def _finish(
         self,
         machine: HubMachine,
         trigger: str,
         standby: StatusReport | None = None,
         outcome: Outcome | None = None,
-        journal: bool = True,
+        requests: int = 0,
     ) -> PassReport:
+        """Persist the machine's state and status, journal the pass, and report it."""
         status = standby or status_for(machine.current, machine.reason)
         with self.store.transaction():
             self.store.machine_state = machine.current.value
             self.store.status = status
         report = PassReport(machine.current, status.message, outcome=outcome)
-        if journal:
-            self._journal(trigger, report, 0)
+        self._journal(trigger, report, requests)
         return report
 
     def _journal(self, trigger: str, report: PassReport, requests: int) -> None:
@@ -324,6 +306,26 @@ class Hub:
             masked = value is not None and looks_sensitive(key) and not reveal
             shown[key] = "*****" if masked else (value if value is not None else "<not UTF-8>")
         return shown
+
+
+def _settle(machine: HubMachine, outcome: Outcome, empty: bool) -> None:
+    """Converge when every account is settled; otherwise say what is left, and why."""
+    total = len(outcome.rows)
+    in_sync = outcome.count(AccountState.IN_SYNC)
+    conflicts = outcome.count(AccountState.CONFLICT)
+    if in_sync + conflicts == total and not outcome.truststore_errors:
+        message = f"{in_sync} accounts in sync"
+        if conflicts:
+            message += f", {conflicts} in conflict (see list-accounts)"
+        if empty:
+            message += f" ({NOTHING_TO_DISTRIBUTE})"
+        machine.fire("converge", message)
+    else:
+        errors = [row.last_error for row in outcome.rows if row.last_error]
+        errors += outcome.truststore_errors
+        machine.reason = f"reconciling {in_sync + conflicts}/{total} accounts"
+        if errors or outcome.interrupted:
+            machine.reason += f" (retrying: {outcome.interrupted or errors[-1]})"
 
 
 def _served(steps: Sequence[Step]) -> set[str]:

@@ -263,7 +263,7 @@ class Applier:
             if outcome.interrupted:
                 if step.action is not Action.DELETE:
                     state = AccountState.DRIFTED if step.drifted else AccountState.PENDING
-                    outcome.rows.append(self._row(step.ref, state, "", outcome))
+                    outcome.rows.append(self._row(step.ref, state, ""))
                 continue
             self._apply_step(step, outcome)
         return outcome
@@ -278,7 +278,7 @@ class Applier:
                 return
             state, version = self._settle(step, outcome)
             self._unavailable = 0
-            outcome.rows.append(self._row(step.ref, state, version, outcome))
+            outcome.rows.append(self._row(step.ref, state, version))
         except ForbiddenError:
             raise
         except KubeError as error:
@@ -286,7 +286,7 @@ class Applier:
             if self._unavailable >= BREAKER:
                 outcome.interrupted = error.reason
             logger.warning("account %s: %s", key, error.reason)
-            outcome.rows.append(self._row(step.ref, AccountState.ERROR, "", outcome, error))
+            outcome.rows.append(self._row(step.ref, AccountState.ERROR, "", error))
 
     def _settle(self, step: Step, outcome: Outcome) -> tuple[AccountState, str]:
         """Bring one account's Secret to the desired data; returns its state and version."""
@@ -345,7 +345,6 @@ class Applier:
         ref: AccountRef,
         state: AccountState,
         version: str,
-        outcome: Outcome,
         error: KubeError | None = None,
     ) -> AppliedRow:
         previous = self._previous.get(str(ref))
