@@ -27,6 +27,8 @@ lint format unit cluster interop bench integration docs: venv
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--output-file requirements.lock --quiet
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 \
+		--output-file requirements.txt --quiet
 
 clean:
 	rm -rf $(VENV) .tox .coverage*
