@@ -24,7 +24,8 @@ demo: venv
 lint format unit cluster interop bench integration docs: venv
 	$(BIN)/tox -e $@
 
-lock:
+lock: venv
+	$(BIN)/pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--output-file requirements.lock --quiet
 	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 \

@@ -119,6 +119,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             truststore=self.sources.truststore(),
         )
         hub.store.problems = problems
+        for problem in problems:
+            logger.warning(problem)
         self.accounts.publish(hub.store.desired())
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
 
