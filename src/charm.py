@@ -32,6 +32,8 @@ WORKLOAD = "integration-hub"
 """The workload container, where Pebble runs the watcher."""
 ACCESS_CHECK_EVENTS = ("install", "upgrade_charm", "leader_elected")
 """Events after which the hub re-checks its permissions (they change with trust or upgrade)."""
+RECHECK_CONFLICTS_EVENTS = ("update-status", "leader-elected", "upgrade-charm")
+"""Passes that try again to create Secrets whose name an unlabelled Secret had taken."""
 
 
 class SparkIntegrationHubCharm(ops.CharmBase):
@@ -117,6 +119,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             leader=self.unit.is_leader(),
             check_access=name.replace("-", "_") in ACCESS_CHECK_EVENTS,
             truststore=self.sources.truststore(),
+            recheck_conflicts=name in RECHECK_CONFLICTS_EVENTS,
         )
         hub.store.problems = problems
         for problem in problems:
@@ -210,6 +213,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
                     trigger="reconcile-action",
                     leader=True,
                     truststore=self.sources.truststore(),
+                    recheck_conflicts=True,
                 )
         except KubeError as error:
             event.fail(f"cannot reach the Kubernetes API: {error.reason}")

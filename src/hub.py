@@ -103,6 +103,7 @@ class Hub:
         leader: bool,
         check_access: bool = False,
         truststore: TrustStore | None = None,
+        recheck_conflicts: bool = False,
     ) -> PassReport:
         """Run one pass and record it; never raises for API trouble (it becomes the status).
 
@@ -113,6 +114,8 @@ class Hub:
             leader: whether this unit may write.
             check_access: whether to review the hub's permissions first.
             truststore: the S3 CA truststore to put in every served namespace, if any.
+            recheck_conflicts: try again to create the Secrets of accounts in conflict with an
+                unlabelled Secret (otherwise they cost no request until then).
         """
         verdict = evaluate(results, distributed_before=self.store.desired() is not None)
         machine = HubMachine(self.store.machine_state)
@@ -129,7 +132,9 @@ class Hub:
             machine.fire(verdict.trigger, verdict.reason)
             return self._finish(machine, trigger)
         machine.fire("reconcile")
-        return self._reconcile(machine, verdict.properties, scope, trigger, truststore)
+        return self._reconcile(
+            machine, verdict.properties, scope, trigger, truststore, recheck_conflicts
+        )
 
     def dry_run(
         self,
@@ -154,13 +159,15 @@ class Hub:
         scope: Scope,
         trigger: str,
         truststore: TrustStore | None,
+        recheck_conflicts: bool,
     ) -> PassReport:
         calls_before = self.gateway.calls
+        previous = self.store.applied()
+        known = set() if recheck_conflicts else _conflicts(previous)
         try:
             observation = observe(self.gateway)
-            steps = plan(observation, desired, self.owner, scope)
+            steps = plan(observation, desired, self.owner, scope, known)
             trust_steps = plan_truststores(observation, _served(steps), truststore, self.owner)
-            previous = self.store.applied()
             applier = Applier(self.gateway, desired, self.owner, previous)
             outcome = Outcome()
             applier.apply_truststores(trust_steps, truststore, outcome)
@@ -326,6 +333,12 @@ def _settle(machine: HubMachine, outcome: Outcome, empty: bool) -> None:
         machine.reason = f"reconciling {in_sync + conflicts}/{total} accounts"
         if errors or outcome.interrupted:
             machine.reason += f" (retrying: {outcome.interrupted or errors[-1]})"
+
+
+def _conflicts(applied: Mapping[str, AppliedRow]) -> set[AccountRef]:
+    return {
+        AccountRef.parse(key) for key, row in applied.items() if row.state is AccountState.CONFLICT
+    }
 
 
 def _served(steps: Sequence[Step]) -> set[str]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -159,9 +159,17 @@ def plan_truststores(
 
 
 def plan(
-    observation: Observation, desired: SparkProperties, owner: Owner, scope: Scope
+    observation: Observation,
+    desired: SparkProperties,
+    owner: Owner,
+    scope: Scope,
+    known_conflicts: Set[AccountRef] = frozenset(),
 ) -> list[Step]:
-    """Decide, for every account and every Secret of ours, what to do. Pure."""
+    """Decide, for every account and every Secret of ours, what to do. Pure.
+
+    `known_conflicts` are accounts whose Secret name was taken by an unlabelled Secret (which
+    the list call cannot see): they stay conflicts without a write to find that out again.
+    """
     desired_hash = desired.hash
     steps: list[Step] = []
     served: set[AccountRef] = set()
@@ -170,7 +178,10 @@ def plan(
         if not scope.includes(account.ref.namespace, account.ref.name):
             continue
         served.add(account.ref)
-        steps.append(_plan_account(account, live, desired_hash, owner))
+        if live is None and account.ref in known_conflicts:
+            steps.append(Step(account.ref, Action.CONFLICT, account))
+        else:
+            steps.append(_plan_account(account, live, desired_hash, owner))
     for ref, live in observation.secrets.items():
         if ref not in served and owner.owns(live):
             steps.append(Step(ref, Action.DELETE, live=live))

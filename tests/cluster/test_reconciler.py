@@ -264,3 +264,25 @@ def test_a_failed_page_is_retried_alone_and_the_list_resumes(cluster, tmp_path):
     assert len(answered) == 4  # 10 accounts, 3 a page: each page fetched once
     assert len(pages) > len(answered)  # some pages failed and were retried on their own
     assert len({r.query.get("continue") for r in answered}) == 4
+
+
+def test_an_unlabelled_conflict_costs_no_request_until_rechecked(cluster, hub):
+    users_own = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "integrator-hub-conf-bob", "namespace": "team-a"},
+        "data": {"mine": "eQ=="},
+    }
+    cluster.put(users_own)
+    run(hub, options(**{"spark.a": "1"}))
+    refused = [r for r in cluster.requests if r.method == "POST" and r.status == 409]
+    assert len(refused) == 1  # bob's create found the name taken
+    assert [row["account"] for row in hub.accounts(state="conflict")] == ["team-a:bob"]
+    cluster.clear_requests()
+    report = run(hub, options(**{"spark.a": "1"}))
+    assert len(cluster.requests) == 2  # the two lists: no create attempt for bob
+    assert report.message == "2 accounts in sync, 1 in conflict (see list-accounts)"
+    cluster.delete("Secret", "integrator-hub-conf-bob", "team-a")
+    run(hub, options(**{"spark.a": "1"}), recheck_conflicts=True)
+    assert decoded(hub_secret(cluster, "team-a", "bob")) == {"spark.a": "1"}
+    assert hub.accounts(state="conflict") == []
