@@ -181,11 +181,11 @@ POSTGRESQL_ANSWER: dict[str, Any] = {
 GATEWAY = "http://10.1.38.86:9091"
 
 
-def ca_certificate(name: str) -> str:
-    """A self-signed CA certificate (PEM), for `tls-ca-chain`."""
+def ca(name: str) -> x509.Certificate:
+    """A self-signed CA certificate."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    certificate = (
+    return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(subject)
@@ -196,7 +196,11 @@ def ca_certificate(name: str) -> str:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    return certificate.public_bytes(Encoding.PEM).decode()
+
+
+def ca_certificate(name: str) -> str:
+    """A self-signed CA certificate (PEM), for `tls-ca-chain`."""
+    return ca(name).public_bytes(Encoding.PEM).decode()
 
 
 # -- the providers ------------------------------------------------------------------------------

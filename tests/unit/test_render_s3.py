@@ -1,17 +1,13 @@
 """S3: every property from the data `S3Requirer` returns, the truststore, and bad data."""
 
 import base64
-import datetime
 import json
 import shutil
 import subprocess
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
-from cryptography.x509.oid import NameOID
 
 from core.connections import FieldError, MissingFieldsError, S3Connection
 from core.properties import Source
@@ -24,22 +20,9 @@ from render.s3 import (
     render_s3,
     ssl_enabled,
 )
+from tests import relations
 
-
-def ca_certificate(name: str) -> x509.Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC))
-        .not_valid_after(datetime.datetime(2044, 1, 1, tzinfo=datetime.UTC))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
+ca_certificate = relations.ca
 
 
 def pem(certificate: x509.Certificate) -> str:
