@@ -19,7 +19,7 @@ import json
 import re
 import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 _SAFE_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "-.")
@@ -103,7 +103,7 @@ class Contribution:
     """
 
     source: Source
-    properties: Mapping[str, str]
+    properties: Mapping[str, str] = field(repr=False)  # values may be credentials
     sensitive: frozenset[str] = frozenset()
 
 
@@ -112,9 +112,9 @@ class Property:
     """One resolved property: its value, the source that won, and whether it is a credential."""
 
     key: str
-    value: str
-    source: Source
-    sensitive: bool
+    value: str = field(repr=False)  # may be a credential
+    source: Source = Source.OPTIONS
+    sensitive: bool = False
 
 
 @dataclass(frozen=True)

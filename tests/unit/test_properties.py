@@ -94,3 +94,12 @@ def test_credentials_are_recognised_by_key():
     assert looks_sensitive("spark.hadoop.fs.s3a.secret.key")
     assert looks_sensitive("spark.hadoop.javax.jdo.option.ConnectionPassword")
     assert not looks_sensitive("spark.executor.memory")
+
+
+def test_no_value_in_any_repr():
+    merged = SparkProperties.merge(
+        [Contribution(Source.S3, {"spark.hadoop.fs.s3a.secret.key": "hunter2"})]
+    )
+    assert "hunter2" not in repr(merged)
+    assert "hunter2" not in repr(merged.items[0])
+    assert "hunter2" not in repr(Contribution(Source.S3, {"spark.x": "hunter2"}))
