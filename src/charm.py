@@ -20,6 +20,7 @@ from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
 from k8s import PROVIDER_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
 from provider import RELATION_NAME, AccountProvider, describe_problems
+from reconciler import remove_owned
 from render.options import render_options, render_spark_properties
 from sources import IntegrationSources
 from store import AccountState, Store
@@ -160,14 +161,13 @@ class SparkIntegrationHubCharm(ops.CharmBase):
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         """Delete our Secrets only when the whole application is going, never on a restart.
 
-        Any unit may do it then (leadership may already be gone during teardown): deletes are
-        idempotent, and only Secrets this application owns are touched.
+        Any unit may do it then (leadership, and the store's storage, may already be gone
+        during teardown): what is ours is read from the cluster, and deletes are idempotent.
         """
-        hub = self._hub()
-        if hub is None or self.app.planned_units() > 0:
+        if self.app.planned_units() > 0:
             return
         try:
-            hub.remove_everything()
+            remove_owned(self._gateway(), self._owner)
         except KubeError as error:
             logger.warning("could not remove our Secrets: %s", error.reason)
 

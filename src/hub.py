@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from core.cluster import TRUSTSTORE_SECRET, Account, AccountRef, Owner, secret_name
+from core.cluster import Account, AccountRef, Owner, secret_name
 from core.config import Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
@@ -254,24 +254,6 @@ class Hub:
             return list(self.gateway.missing_permissions())
         except KubeError as error:
             return [f"access review failed: {error.reason}"]
-
-    def remove_everything(self) -> int:
-        """Delete every Secret this application owns (the application is going away).
-
-        Returns:
-            How many Secrets were deleted.
-        """
-        listed = self.gateway.list_hub_secrets()
-        ours = [(s.ref, secret_name(s.ref.name)) for s in listed.accounts if self.owner.owns(s)]
-        ours += [
-            (AccountRef(t.namespace, ""), TRUSTSTORE_SECRET)
-            for t in listed.truststores
-            if self.owner.owns(t)
-        ]
-        for ref, name in ours:
-            self.gateway.delete_secret(ref, name)
-        logger.info("application removed: deleted %d Secrets of ours", len(ours))
-        return len(ours)
 
     # -- what actions read ----------------------------------------------------------------------
 

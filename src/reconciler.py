@@ -374,3 +374,21 @@ class Applier:
             last_error=error.reason if error else "",
             updated_at=updated_at,
         )
+
+
+def remove_owned(gateway: KubeGateway, owner: Owner) -> int:
+    """Delete every Secret `owner` wrote (its application is going away); returns how many.
+
+    Needs no store: what is ours is read from the cluster (our owner annotation).
+    """
+    listed = gateway.list_hub_secrets()
+    ours = [(s.ref, secret_name(s.ref.name)) for s in listed.accounts if owner.owns(s)]
+    ours += [
+        (AccountRef(t.namespace, ""), TRUSTSTORE_SECRET)
+        for t in listed.truststores
+        if owner.owns(t)
+    ]
+    for ref, name in ours:
+        gateway.delete_secret(ref, name)
+    logger.info("application removed: deleted %d Secrets of ours", len(ours))
+    return len(ours)

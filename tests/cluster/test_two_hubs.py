@@ -6,6 +6,7 @@ from core.cluster import Owner
 from core.config import parse_scope
 from hub import Hub
 from k8s import KubeGateway
+from reconciler import remove_owned
 from store import Store
 from tests.cluster.helpers import FAST, add_account, decoded, hub_secret, options, run
 
@@ -63,7 +64,7 @@ def test_neither_deletes_the_others_secrets(kube_server, hubs):
     kube_server.clear_requests()
     # west narrows its scope to nothing of east's, then goes away entirely
     run(west, options(**{"spark.side": "west"}), parse_scope("west:alice"))
-    assert west.remove_everything() == 1
+    assert remove_owned(west.gateway, WEST) == 1
     assert writes_to(kube_server, "east") == 0
     assert hub_secret(kube_server, "east", "alice") is not None
     assert hub_secret(kube_server, "west", "alice") is None
