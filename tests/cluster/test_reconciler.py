@@ -118,11 +118,14 @@ def test_edited_and_deleted_secrets_are_repaired_and_only_they_are_written(clust
     assert decoded(hub_secret(cluster, "team-a", "bob")) == {"spark.a": "1"}
 
 
-def test_a_deleted_store_causes_no_write(cluster, hub, tmp_path):
+@pytest.mark.parametrize("damage", ["deleted", "corrupt"])
+def test_a_lost_store_causes_no_write(cluster, hub, tmp_path, damage):
     run(hub, options(**{"spark.a": "1"}))
     hub.close()
     for path in tmp_path.glob("hub.sqlite3*"):
         path.unlink()
+    if damage == "corrupt":
+        (tmp_path / "hub.sqlite3").write_bytes(b"\x00garbage" * 512)
     rebuilt = make_hub(tmp_path / "hub.sqlite3")
     cluster.clear_requests()
     report = run(rebuilt, options(**{"spark.a": "1"}))
