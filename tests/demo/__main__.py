@@ -272,7 +272,11 @@ def script(demo: Demo) -> None:
     created = time.time()
     demo.spark_client_create("team-a", "carol")
     latency = demo.wait_for_notice(seen) - created
-    print(f"  watcher: `pebble notify {NOTICE_KEY}` {latency * 1000:.0f} ms after the create")
+    reason = demo.notices_sent()[seen].split("'reason=", 1)[-1].rstrip("']")
+    print(
+        f"  watcher: `pebble notify {NOTICE_KEY}` ({reason}) {latency * 1000:.0f} ms after the"
+        " create (at most one notice a second: changes within a second are coalesced)"
+    )
     demo.notice()
     demo.action("list-accounts")
 
