@@ -219,3 +219,15 @@ def test_a_stopped_watcher_shows_in_the_active_status(ctx, base_state, cluster):
     assert out.unit_status == testing.ActiveStatus(
         "2 accounts in sync; watcher not running (changes seen at update-status only)"
     )
+
+
+def test_a_steady_charm_pass_is_three_lists_and_no_write(ctx, base_state, cluster):
+    ctx.run(ctx.on.config_changed(), base_state(config=MEMORY))
+    cluster.clear_requests()
+    ctx.run(ctx.on.update_status(), base_state(config=MEMORY))
+    # accounts, hub Secrets, and the accounts this hub created for other charms
+    assert [(r.method, r.path) for r in cluster.requests] == [
+        ("GET", "/api/v1/serviceaccounts"),
+        ("GET", "/api/v1/serviceaccounts"),
+        ("GET", "/api/v1/secrets"),
+    ]
