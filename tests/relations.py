@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -37,20 +36,18 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 from object_storage import AzureStorageProvider, GCSProvider, S3Provider
 from ops import testing
-from pydantic.warnings import UnsupportedFieldAttributeWarning
 
-from sources import IntegrationSources
+# sources/ imports dpcharmlibs first, under its one suppression of the library's import warning
+from sources import IntegrationSources  # isort: split
 
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", category=UnsupportedFieldAttributeWarning)
-    from dpcharmlibs.interfaces import (
-        OpsRelationRepository,
-        RequirerCommonModel,
-        RequirerDataContractV1,
-        ResourceProviderEventHandler,
-        ResourceProviderModel,
-        build_model,
-    )
+from dpcharmlibs.interfaces import (
+    OpsRelationRepository,
+    RequirerCommonModel,
+    RequirerDataContractV1,
+    ResourceProviderEventHandler,
+    ResourceProviderModel,
+    build_model,
+)
 
 __all__ = [
     "ACCESS_KEY",
