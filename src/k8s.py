@@ -514,8 +514,8 @@ def _truststore(spec: TrustStoreSpec, resource_version: str | None = None) -> Se
         metadata=ObjectMeta(
             name=spec.name,
             namespace=spec.namespace,
-            labels=spec.labels,
-            annotations=spec.annotations,
+            labels=spec.owner.labels,
+            annotations=spec.owner.annotations(spec.digest),
             resourceVersion=resource_version,
         ),
         type="Opaque",
@@ -529,8 +529,8 @@ def _secret(spec: SecretSpec, resource_version: str | None = None) -> Secret:
         metadata=ObjectMeta(
             name=spec.name,
             namespace=account.ref.namespace,
-            labels=spec.labels,
-            annotations=spec.annotations,
+            labels=spec.owner.labels,
+            annotations=spec.owner.annotations(spec.data_hash),
             resourceVersion=resource_version,
             ownerReferences=[
                 OwnerReference(

@@ -99,6 +99,15 @@ class Owner:
         """The value of the owner annotation."""
         return f"{self.model_uuid}/{self.app}"
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """The labels of every Secret we write: the shared managed-by label and our app."""
+        return {MANAGED_BY: HUB_MANAGER, APP_LABEL: self.app}
+
+    def annotations(self, digest: str) -> dict[str, str]:
+        """The annotations of a Secret we write: our identity and the digest of its data."""
+        return {OWNER_ANNOTATION: self.annotation, HASH_ANNOTATION: digest}
+
     def owns(self, secret: LiveSecret | LiveTrustStore) -> bool:
         """Whether `secret` was written by this hub."""
         return secret.owner == self.annotation
@@ -150,16 +159,6 @@ class TrustStoreSpec:
     digest: str
     owner: Owner
 
-    @property
-    def labels(self) -> dict[str, str]:
-        """Labels: the shared managed-by label and our application."""
-        return {MANAGED_BY: HUB_MANAGER, APP_LABEL: self.owner.app}
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        """Annotations: our identity and the digest of `files`."""
-        return {OWNER_ANNOTATION: self.owner.annotation, HASH_ANNOTATION: self.digest}
-
 
 @dataclass(frozen=True)
 class SecretSpec:
@@ -174,13 +173,3 @@ class SecretSpec:
     def name(self) -> str:
         """The Secret's name."""
         return secret_name(self.account.ref.name)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        """Labels: the shared managed-by label and our application."""
-        return {MANAGED_BY: HUB_MANAGER, APP_LABEL: self.owner.app}
-
-    @property
-    def annotations(self) -> dict[str, str]:
-        """Annotations: our identity and the hash of `data`."""
-        return {OWNER_ANNOTATION: self.owner.annotation, HASH_ANNOTATION: self.data_hash}
