@@ -117,7 +117,7 @@ class Hub:
             recheck_conflicts: try again to create the Secrets of accounts in conflict with an
                 unlabelled Secret (otherwise they cost no request until then).
         """
-        verdict = evaluate(results, distributed_before=self.store.desired() is not None)
+        verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
         machine = HubMachine(self.store.machine_state)
         if verdict.properties is not None:
             self.store.set_desired(verdict.properties)
@@ -143,7 +143,7 @@ class Hub:
         truststore: TrustStore | None = None,
     ) -> PassReport:
         """The plan a pass would carry out, without writing to the cluster or the store."""
-        verdict = evaluate(results, distributed_before=self.store.desired() is not None)
+        verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
         state = HubState(self.store.machine_state or HubState.WAITING.value)
         if verdict.properties is None:
             return PassReport(state, verdict.reason)

@@ -14,6 +14,7 @@ Everything here is pure.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -167,9 +168,9 @@ class SparkProperties:
         """Encoded Secret key → raw value: exactly the `data` of the hub's Secret (un-base64ed)."""
         return {encode_key(p.key): p.value for p in self.items}
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
-        """sha256 of the canonical Secret data."""
+        """sha256 of the canonical Secret data (computed once)."""
         return data_hash(self.secret_data())
 
     def masked(self, reveal: bool = False) -> dict[str, dict[str, str]]:
