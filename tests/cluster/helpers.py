@@ -13,6 +13,8 @@ from store import Store
 
 OWNER = Owner("spark-integration-hub-k8s", "00000000-0000-4000-8000-000000000001")
 FAST = RetryPolicy(attempts=4, deadline=5.0, initial=0.01, maximum=0.05)
+ACCOUNTS = [("team-a", "alice"), ("team-a", "bob"), ("team-b", "carol")]
+"""The accounts of the `cluster` fixture (tests/cluster/conftest.py)."""
 SPARK8T = {"app.kubernetes.io/managed-by": "spark8t", "app.kubernetes.io/generated-by": "spark8t"}
 
 

@@ -7,6 +7,7 @@ from core.config import parse_scope
 from machine import HubState
 from store import AccountState
 from tests.cluster.helpers import (
+    ACCOUNTS,
     OWNER,
     add_account,
     decoded,
@@ -17,23 +18,6 @@ from tests.cluster.helpers import (
     run,
 )
 from tests.kube_server import Fault
-
-ACCOUNTS = [("team-a", "alice"), ("team-a", "bob"), ("team-b", "carol")]
-
-
-@pytest.fixture
-def cluster(kube_server, kubeconfig):
-    for namespace, name in ACCOUNTS:
-        add_account(kube_server, namespace, name)
-    kube_server.clear_requests()
-    return kube_server
-
-
-@pytest.fixture
-def hub(tmp_path, cluster):
-    hub = make_hub(tmp_path / "hub.sqlite3")
-    yield hub
-    hub.close()
 
 
 def writes(server) -> int:

@@ -2,31 +2,15 @@
 
 import base64
 
-import pytest
-
 from core.config import parse_scope
 from machine import HubState
 from render.s3 import TrustStore
-from tests.cluster.helpers import add_account, make_hub, options, run
+from tests.cluster.helpers import options, run
 
 NAME = "integration-hub-truststore"
 FILES = {"truststore.p12": b"\x30\x82\x00\xff binary", "ca.pem": b"-----BEGIN CERTIFICATE-----"}
 STORE = TrustStore(NAME, "/etc/spark/truststore", FILES)
 PROPS = options(**{"spark.a": "1"})
-
-
-@pytest.fixture
-def cluster(kube_server, kubeconfig):
-    for namespace, name in [("team-a", "alice"), ("team-a", "bob"), ("team-b", "carol")]:
-        add_account(kube_server, namespace, name)
-    return kube_server
-
-
-@pytest.fixture
-def hub(tmp_path, cluster):
-    hub = make_hub(tmp_path / "hub.sqlite3")
-    yield hub
-    hub.close()
 
 
 def files_in(server, namespace):
