@@ -227,9 +227,12 @@ class Store:
         return SparkProperties.from_json(text) if text else None
 
     def set_desired(self, properties: SparkProperties) -> None:
-        """Record the desired properties and their hash."""
+        """Record the desired properties and their hash (no write when they are unchanged)."""
+        text = properties.to_json()
+        if text == self._get("desired"):
+            return
         with self._db.conn:
-            self._set("desired", properties.to_json())
+            self._set("desired", text)
             self._set("desired_hash", properties.hash)
 
     @property
