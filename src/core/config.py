@@ -54,7 +54,7 @@ class Scope(BaseModel):
 
 
 class HubConfig(BaseModel):
-    """The options of `config.yaml`, validated."""
+    """The charm's config options (charmcraft.yaml `config`), validated."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import ops
 import pytest
-import yaml
 from ops import testing
 
 from charm import SparkIntegrationHubCharm
@@ -20,17 +19,10 @@ MODEL = testing.Model(name="spark", uuid="00000000-0000-4000-8000-000000000001")
 OWNER = f"{MODEL.uuid}/spark-integration-hub-k8s"
 
 
-def load(name: str) -> dict:
-    return yaml.safe_load((ROOT / name).read_text())
-
-
 def make_context(unit_id: int = 0) -> testing.Context:
-    """The charm's Context for one unit, from the charm's own YAML files."""
+    """The charm's Context for one unit; ops.testing reads the charm's own charmcraft.yaml."""
     return testing.Context(
         SparkIntegrationHubCharm,
-        meta=load("charmcraft.yaml"),
-        config=load("config.yaml"),
-        actions=load("actions.yaml"),
         app_name="spark-integration-hub-k8s",
         unit_id=unit_id,
     )

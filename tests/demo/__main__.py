@@ -19,8 +19,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).parents[2]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT / "lib"), str(ROOT)]
 
@@ -44,18 +42,12 @@ class Demo:
 
         from charm import SparkIntegrationHubCharm
 
-        def load(name: str) -> dict[str, Any]:
-            return yaml.safe_load((ROOT / name).read_text())
-
         self.server = server
         self.testing = testing
         self.watcher: subprocess.Popen | None = None
         self.notices = Path(os.devnull)
         self.ctx = testing.Context(
             SparkIntegrationHubCharm,
-            meta=load("charmcraft.yaml"),
-            config=load("config.yaml"),
-            actions=load("actions.yaml"),
             app_name=APP,
         )
         self.state = testing.State(
