@@ -154,9 +154,15 @@ class Store:
     @classmethod
     def _open(cls, path: Path | str) -> Store:
         db = sqlite_utils.Database(path)
-        db.execute("PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA user_version")
-        store = cls(db)
-        store._migrate()
+        try:
+            db.execute(
+                "PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA user_version"
+            )
+            store = cls(db)
+            store._migrate()
+        except BaseException:
+            db.close()
+            raise
         return store
 
     def close(self) -> None:

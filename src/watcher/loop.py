@@ -187,14 +187,14 @@ class WatchLoop(threading.Thread):
             with closing(events):
                 for event in events:
                     self._healthy = True
-                    self._handle(event)
+                    self._dispatch_event(event)
         finally:
             self.connected = False
             since = self._connected_since
             if since is not None and time.monotonic() - since >= HEALTHY_AFTER:
                 self._healthy = True
 
-    def _handle(self, event: Mapping[str, Any]) -> None:
+    def _dispatch_event(self, event: Mapping[str, Any]) -> None:
         obj = event["object"]
         rv = resource_version(obj)
         if rv:

@@ -1,7 +1,10 @@
 """The SQLite store: schema, permissions, round trips, journal bound, corruption."""
 
 import os
+import sqlite3
 import stat
+
+import pytest
 
 import store as store_module
 from core.properties import Contribution, Source, SparkProperties
@@ -73,4 +76,25 @@ def test_migrations_run_from_an_older_schema(tmp_path, monkeypatch):
     store.record_accounts(
         [{"key": "a:b", "namespace": "a", "name": "b", "uid": "", "in_scope": 1}]
     )
+    store.close()
+
+
+def test_a_database_that_fails_to_open_is_closed(tmp_path, monkeypatch):
+    """The error path closes what it opened (Python 3.13 warns about unclosed connections)."""
+    opened: list[store_module.sqlite_utils.Database] = []
+    real_database = store_module.sqlite_utils.Database
+
+    def recording_database(*args, **kwargs):
+        database = real_database(*args, **kwargs)
+        opened.append(database)
+        return database
+
+    monkeypatch.setattr(store_module.sqlite_utils, "Database", recording_database)
+    path = tmp_path / "hub.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    store = Store.open(path)
+    assert len(opened) == 2
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        opened[0].execute("SELECT 1")
+    assert store.schema_version == SCHEMA_VERSION
     store.close()

@@ -6,6 +6,7 @@ import ast
 import base64
 import json
 import sys
+import threading
 from pathlib import Path
 
 import ops
@@ -554,3 +555,42 @@ class _FakeContainer:
 )
 def test_health_quotes_the_checks_reason(log, expected):
     assert workload.watcher_health(_FakeContainer(log)) == expected  # type: ignore[arg-type]
+
+
+# Private attributes of threading.Thread across the supported Pythons (3.10 to 3.13): 3.13 added
+# `_handle` (the OS thread handle), which a subclass method of that name breaks at `start()`.
+_THREAD_PRIVATE_NAMES = {
+    "_handle",
+    "_os_thread_handle",
+    "_started",
+    "_is_stopped",
+    "_tstate_lock",
+    "_target",
+    "_args",
+    "_kwargs",
+    "_name",
+    "_daemonic",
+    "_ident",
+    "_native_id",
+    "_stderr",
+    "_invoke_excepthook",
+    "_initialized",
+    "_context",
+    "_bootstrap",
+    "_bootstrap_inner",
+    "_stop",
+    "_wait_for_tstate_lock",
+    "_set_ident",
+    "_set_native_id",
+    "_set_tstate_lock",
+    "_delete",
+    "_reset_internal_locks",
+    "_after_fork",
+    "_set_os_name",
+}
+
+
+def test_watch_loop_shadows_no_private_thread_attribute():
+    own = {name for name in vars(WatchLoop) if name.startswith("_") and not name.endswith("__")}
+    clashes = own & (_THREAD_PRIVATE_NAMES | {n for n in dir(threading.Thread) if n[:1] == "_"})
+    assert not clashes, f"WatchLoop overrides threading.Thread internals: {sorted(clashes)}"
