@@ -3,8 +3,9 @@
 The watcher (`src/watcher/`, standard library only) is pushed into the workload container under
 `/opt/hub-watcher/watcher/` and run by Pebble as the service `hub-watcher`, with an `alive`
 check (`hub-watcher-alive`) that restarts it when its watches stay disconnected. It wakes the
-charm with a Pebble custom notice whose key is `NOTICE_KEY`. See
-`docs/explanation/watcher.md`.
+charm with a Pebble custom notice whose key is `NOTICE_KEY`. The workload image's own service
+(`IMAGE_SERVICE`, the rock's `monitor_sa` loop, which deletes and recreates every hub Secret) is
+replaced by a disabled no-op, so the hub is the only writer. See `docs/explanation/watcher.md`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ INSTALL_DIR = "/opt/hub-watcher"
 SOURCE_DIR = Path(__file__).parent / "watcher"
 CODE_VERSION_ENV = "HUB_WATCHER_CODE"
 """Set to a digest of the pushed code, so a new watcher version changes the layer and restarts."""
+
+IMAGE_SERVICE = "integration-hub"
+"""The service the workload image (spark-integration-hub rock) ships: never run beside ours."""
 
 _CHECK_ENV_KEYS = ("HUB_WATCHER_HEARTBEAT",)
 MAX_DETAIL = 120
@@ -62,9 +66,19 @@ def watcher_layer(owner_annotation: str, env: Mapping[str, str]) -> ops.pebble.L
         "threshold": 3,
         "exec": {"command": "python3 -m watcher --check", "environment": check_environment},
     }
+    # Replaces the image's own writer with a disabled no-op: `replan` never starts it, and a
+    # manual `pebble start` runs `true` once.
+    image_service: ops.pebble.ServiceDict = {
+        "override": "replace",
+        "summary": "Disabled: the charm's hub-watcher replaces the image's monitor",
+        "command": "true",
+        "startup": "disabled",
+        "on-success": "ignore",
+        "on-failure": "ignore",
+    }
     return {
         "summary": "Spark Integration Hub watcher",
-        "services": {SERVICE: service},
+        "services": {SERVICE: service, IMAGE_SERVICE: image_service},
         "checks": {CHECK: check},
     }
 
@@ -106,6 +120,9 @@ def install_watcher(
         container.push(f"{INSTALL_DIR}/watcher/{path.name}", path.read_bytes(), make_dirs=True)
     environment = {**(env or {}), CODE_VERSION_ENV: code_digest(sources)}
     container.add_layer(LAYER, watcher_layer(owner_annotation, environment), combine=True)
+    running_image_service = container.get_services(IMAGE_SERVICE).get(IMAGE_SERVICE)
+    if running_image_service is not None and running_image_service.is_running():
+        container.stop(IMAGE_SERVICE)
     container.replan()
 
 

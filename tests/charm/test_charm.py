@@ -4,6 +4,7 @@ The charm talks to the test API server through the real lightkube client (KUBECO
 """
 
 import json
+from pathlib import Path
 
 import ops
 import pytest
@@ -231,3 +232,36 @@ def test_a_steady_charm_pass_is_three_lists_and_no_write(ctx, base_state, cluste
         ("GET", "/api/v1/serviceaccounts"),
         ("GET", "/api/v1/secrets"),
     ]
+
+
+ROCK_LAYER = ops.pebble.Layer((Path(__file__).parent / "rock_layer.yaml").read_text())
+
+
+@pytest.mark.parametrize("was_running", [False, True], ids=["fresh", "upgraded-from-old-charm"])
+def test_the_rocks_own_service_never_runs_beside_the_watcher(
+    ctx, base_state, cluster, was_running
+):
+    """The image's `integration-hub` (delete-then-create of every Secret) stays down."""
+    statuses = {"integration-hub": ops.pebble.ServiceStatus.ACTIVE} if was_running else {}
+    rock = testing.Container(
+        "integration-hub",
+        can_connect=True,
+        layers={"rock": ROCK_LAYER},
+        service_statuses=statuses,
+    )
+    out = ctx.run(ctx.on.pebble_ready(rock), base_state(config=MEMORY, containers={rock}))
+    container = out.get_container("integration-hub")
+    running = {
+        name
+        for name, status in container.service_statuses.items()
+        if status == ops.pebble.ServiceStatus.ACTIVE
+    }
+    assert running == {"hub-watcher"}
+    rock_service = container.plan.services["integration-hub"]
+    assert rock_service.startup == "disabled"
+    assert "monitor_sa" not in rock_service.command
+    # Every Secret in the cluster is the hub's own, written through its reconciler.
+    for account in ("team-a:alice", "team-b:bob"):
+        namespace, name = account.split(":")
+        assert decoded(hub_secret(cluster, namespace, name))["spark.executor.memory"] == "4g"
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")

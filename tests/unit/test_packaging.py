@@ -1,0 +1,73 @@
+"""What a real deploy needs from the files charmcraft packs: modes, metadata, locks, ignores."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+CHARMCRAFT = yaml.safe_load((ROOT / "charmcraft.yaml").read_text())
+ENTRYPOINTS = ["src/charm.py", "tests/integration/requirer-charm/src/charm.py"]
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line.strip())
+        if match:
+            pins[match[1].lower().replace("_", "-")] = match[2]
+    return pins
+
+
+@pytest.mark.parametrize("entrypoint", ENTRYPOINTS)
+def test_charm_entrypoints_are_executable(entrypoint):
+    """The generated `dispatch` runs `exec ./src/charm.py`: mode 100755, in git and on disk."""
+    assert os.access(ROOT / entrypoint, os.X_OK)
+    assert (ROOT / entrypoint).read_text().startswith("#!/usr/bin/env python3\n")
+    staged = subprocess.run(
+        ["git", "ls-files", "--stage", entrypoint], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    if staged:  # in a git checkout (a source tarball has no index)
+        assert staged.startswith("100755 "), staged
+
+
+def test_assumes_the_juju_floor_of_custom_notices():
+    assert CHARMCRAFT["assumes"] == ["k8s-api", "juju >= 3.4"]
+
+
+def test_platforms_are_those_of_the_pinned_image():
+    assert list(CHARMCRAFT["platforms"]) == ["amd64"]
+    source = CHARMCRAFT["resources"]["integration-hub-image"]["upstream-source"]
+    assert re.fullmatch(r"ghcr\.io/canonical/spark-integration-hub@sha256:[0-9a-f]{64}", source)
+
+
+def test_no_link_points_at_another_project():
+    assert (
+        "canonical/spark-integration-hub-k8s-operator"
+        not in (ROOT / "charmcraft.yaml").read_text()
+    )
+
+
+def test_the_charm_is_built_strictly_from_the_runtime_lock():
+    part = CHARMCRAFT["parts"]["charm"]
+    assert part["plugin"] == "charm"
+    assert part["charm-strict-dependencies"] is True
+    assert part["charm-requirements"] == ["requirements.txt"]
+
+
+def test_one_lock_source_the_dev_lock_holds_every_runtime_pin():
+    runtime = _pins(ROOT / "requirements.txt")
+    development = _pins(ROOT / "requirements.lock")
+    assert runtime
+    assert {name: development.get(name) for name in runtime} == runtime
+
+
+def test_jujuignore_keeps_development_files_out_of_the_charm():
+    ignored = set((ROOT / ".jujuignore").read_text().split())
+    assert {"/tests", "/docs", "/.ci", "/.tox", "/.venv", "/requirements.lock"} <= ignored
+    assert not ignored & {"/src", "/lib", "/requirements.txt", "/charmcraft.yaml"}
