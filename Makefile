@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test demo lint format unit cluster interop bench integration docs clean lock
+.PHONY: venv test demo lint format unit cluster interop bench integration docs pack watcher-pythons clean lock
 
 $(BIN)/tox: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,12 @@ $(BIN)/tox: pyproject.toml requirements.lock
 venv: $(BIN)/tox
 
 test: venv
-	$(BIN)/tox -e lint,unit,cluster,interop,coverage
+	$(BIN)/tox -e lint,unit,cluster,interop,coverage,pack,watcher-pythons
 
 demo: venv
 	$(BIN)/tox -e demo
 
-lint format unit cluster interop bench integration docs: venv
+lint format unit cluster interop bench integration docs pack watcher-pythons: venv
 	$(BIN)/tox -e $@
 
 lock: venv

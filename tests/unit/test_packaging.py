@@ -71,3 +71,9 @@ def test_jujuignore_keeps_development_files_out_of_the_charm():
     ignored = set((ROOT / ".jujuignore").read_text().split())
     assert {"/tests", "/docs", "/.ci", "/.tox", "/.venv", "/requirements.lock"} <= ignored
     assert not ignored & {"/src", "/lib", "/requirements.txt", "/charmcraft.yaml"}
+
+
+def test_every_locked_runtime_package_may_come_as_a_wheel():
+    """Strict mode builds every package not listed here from source (`--no-binary`)."""
+    binaries = CHARMCRAFT["parts"]["charm"]["charm-binary-python-packages"]
+    assert sorted(binaries) == sorted(_pins(ROOT / "requirements.txt"))
