@@ -24,13 +24,15 @@ from reconciler import remove_owned
 from render.options import render_options, render_spark_properties
 from sources import IntegrationSources
 from store import AccountState, Store
-from workload import NOTICE_KEY, install_watcher, watcher_health
+from workload import CHECK, NOTICE_KEY, install_watcher, sync_log_targets, watcher_health
 
 logger = logging.getLogger(__name__)
 
 STORE_FILE = "hub.sqlite3"
 WORKLOAD = "integration-hub"
 """The workload container, where Pebble runs the watcher."""
+LOGGING = "logging"
+"""The `loki_push_api` endpoint: Spark's Loki properties, and where the workload's logs go."""
 ACCESS_CHECK_EVENTS = ("install", "upgrade_charm", "leader_elected")
 """Events after which the hub re-checks its permissions (they change with trust or upgrade)."""
 RECHECK_CONFLICTS_EVENTS = ("update-status", "leader-elected", "upgrade-charm")
@@ -68,6 +70,16 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         framework.observe(self.on.get_config_action, self._on_get_config_action)
         framework.observe(self.on.collect_unit_status, self._on_collect_unit_status)
         framework.observe(framework.on.commit, self._on_commit)
+        for event in (
+            self.on[WORKLOAD].pebble_ready,
+            self.on.upgrade_charm,
+            self.on[LOGGING].relation_changed,
+            self.on[LOGGING].relation_departed,
+            self.on[LOGGING].relation_broken,
+        ):
+            framework.observe(event, self._on_log_forwarding_changed)
+        framework.observe(self.on[WORKLOAD].pebble_check_failed, self._on_watcher_check)
+        framework.observe(self.on[WORKLOAD].pebble_check_recovered, self._on_watcher_check)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -157,6 +169,33 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         """The watcher saw the cluster change: run a pass."""
         if event.notice.key == NOTICE_KEY:
             self._on_pass(event)
+
+    def _on_log_forwarding_changed(self, _: ops.EventBase) -> None:
+        """Forward the workload's own logs (the watcher's) to every related Loki unit."""
+        container = self.unit.get_container(WORKLOAD)
+        if not container.can_connect():
+            return  # pebble-ready comes later and syncs them
+        labels = {
+            "juju_model": self.model.name,
+            "juju_model_uuid": self.model.uuid,
+            "juju_application": self.app.name,
+            "juju_unit": self.unit.name,
+            "juju_charm": self.meta.name,
+        }
+        try:
+            sync_log_targets(container, self.sources.loki_push_urls(), labels)
+        except ops.pebble.Error as error:
+            logger.warning("could not update the log targets: %s", type(error).__name__)
+
+    def _on_watcher_check(self, event: ops.PebbleCheckEvent) -> None:
+        """The watcher's check went down or up: say so now (collect-status shows it too)."""
+        if event.info.name != CHECK:
+            return
+        health = watcher_health(event.workload)
+        if isinstance(event, ops.PebbleCheckFailedEvent):
+            logger.warning("watcher check failed: %s", health or "recovered since")
+        else:
+            logger.info("watcher check recovered: %s", health or "watcher healthy")
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
         """Delete our Secrets only when the whole application is going, never on a restart.

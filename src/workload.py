@@ -6,12 +6,17 @@ check (`hub-watcher-alive`) that restarts it when its watches stay disconnected.
 charm with a Pebble custom notice whose key is `NOTICE_KEY`. The workload image's own service
 (`IMAGE_SERVICE`, the rock's `monitor_sa` loop, which deletes and recreates every hub Secret) is
 replaced by a disabled no-op, so the hub is the only writer. See `docs/explanation/watcher.md`.
+
+It also owns the Pebble log targets that forward the workload's own logs (the watcher's) to
+every related Loki unit (`sync_log_targets`): one `loki` target per push URL, named
+`LOG_TARGET_PREFIX<n>`; a target whose Loki is gone is kept but forwards nothing
+(`services: [-all]`), because Pebble cannot delete a target from a layer.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import ops
@@ -81,6 +86,76 @@ def watcher_layer(owner_annotation: str, env: Mapping[str, str]) -> ops.pebble.L
         "services": {SERVICE: service, IMAGE_SERVICE: image_service},
         "checks": {CHECK: check},
     }
+
+
+LOG_LAYER = "hub-log-forwarding"
+LOG_TARGET_PREFIX = "hub-loki-"
+MAX_LOG_TARGETS = 16
+"""At most this many Loki units receive the workload's logs (the first, in relation order)."""
+
+
+def log_targets_layer(
+    urls: Sequence[str], labels: Mapping[str, str], existing: Mapping[str, str]
+) -> ops.pebble.LayerDict:
+    """The layer forwarding every service's logs to each of `urls` (at most `MAX_LOG_TARGETS`).
+
+    Args:
+        urls: Loki push URLs, in the order they were read.
+        labels: labels every log line carries (the Juju topology).
+        existing: our targets in the current plan, name → location: those no longer wanted are
+            switched off (`services: [-all]`).
+
+    Returns:
+        The layer (empty `log-targets` when there is nothing to forward or switch off).
+    """
+    targets: dict[str, ops.pebble.LogTargetDict] = {}
+    for number, url in enumerate(urls[:MAX_LOG_TARGETS]):
+        targets[f"{LOG_TARGET_PREFIX}{number}"] = {
+            "override": "replace",
+            "type": "loki",
+            "location": url,
+            "services": ["all"],
+            "labels": dict(labels),
+        }
+    for name, location in existing.items():
+        if name not in targets:
+            targets[name] = {
+                "override": "replace",
+                "type": "loki",
+                "location": location,
+                "services": ["-all"],
+            }
+    return {"summary": "Spark Integration Hub: workload logs to Loki", "log-targets": targets}
+
+
+def sync_log_targets(
+    container: ops.Container, urls: Sequence[str], labels: Mapping[str, str]
+) -> None:
+    """Make Pebble forward the workload's logs to exactly `urls` (no-op when unchanged).
+
+    Raises:
+        ops.pebble.ConnectionError: when the container's Pebble cannot be reached.
+        ops.pebble.APIError: when Pebble refuses the layer.
+    """
+    plan = container.get_plan().log_targets
+    existing = {
+        name: target.location
+        for name, target in plan.items()
+        if name.startswith(LOG_TARGET_PREFIX) and target.location
+    }
+    layer = log_targets_layer(urls, labels, existing)
+    targets = layer.get("log-targets", {})
+    if all(_same_target(plan.get(name), target) for name, target in targets.items()):
+        return
+    container.add_layer(LOG_LAYER, layer, combine=True)
+
+
+def _same_target(current: ops.pebble.LogTarget | None, wanted: Mapping[str, object]) -> bool:
+    """Whether the plan's target already is what `wanted` (a layer's target) asks for."""
+    if current is None:
+        return False
+    have = current.to_dict()
+    return all(have.get(key) == value for key, value in wanted.items() if key != "override")
 
 
 def watcher_sources() -> list[Path]:

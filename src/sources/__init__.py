@@ -32,7 +32,7 @@ from core.properties import Contribution, Source
 from render.s3 import TrustStore
 from render.storage import apply_store_priority
 from sources.common import ShieldedRelationChanged, guarded
-from sources.loki import read_loki
+from sources.loki import loki_push_urls, read_loki
 from sources.metastore import metastore_requirer, read_metastore
 from sources.object_storage import read_azure, read_gcs, read_s3
 from sources.pushgateway import read_pushgateway
@@ -166,6 +166,14 @@ class IntegrationSources(ops.Object):
         ]
         self._log(results)
         return results
+
+    def loki_push_urls(self) -> list[str]:
+        """Every Loki unit's push URL (for the hub's own logs); departing units left out."""
+        try:
+            return loki_push_urls(self._relations(Source.LOKI), self._departing)
+        except ops.ModelError as error:  # a relation Juju will not read now: forward nowhere
+            logger.warning("logging: cannot read the Loki endpoints (%s)", type(error).__name__)
+            return []
 
     def truststore(self) -> TrustStore | None:
         """The truststore for the S3 provider's `tls-ca-chain`, as of the last `read`.

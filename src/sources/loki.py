@@ -9,6 +9,9 @@ one URL. The rule, deterministic and documented in `docs/reference/integrations.
 * the first unit that has published `endpoint` is used — if its data is malformed the result is
   `Invalid` (naming that unit), not a silent fall-through to the next unit;
 * related but no unit has published yet (or none is left): `Incomplete`.
+
+The hub's own workload logs go to every Loki unit instead (`loki_push_urls`, the Pebble log
+targets of `workload.sync_log_targets`), in the same order; a malformed unit is skipped there.
 """
 
 from __future__ import annotations
@@ -63,3 +66,18 @@ def read_loki(
             )
         return render_loki(endpoint)
     return Incomplete(ENDPOINT, "waiting for a Loki unit to publish its push `endpoint`")
+
+
+def loki_push_urls(
+    relations: Collection[ops.Relation], departing: Collection[str] = ()
+) -> list[str]:
+    """Every valid push URL, one per unit, in `candidate_units` order (for log forwarding)."""
+    urls: list[str] = []
+    for relation, unit in candidate_units(relations, departing):
+        try:
+            endpoint = json_field(relation.data[unit], FIELD, LokiEndpoint)
+        except (MissingFieldsError, FieldError):  # nothing usable from this unit
+            continue
+        if (url := str(endpoint.url)) not in urls:
+            urls.append(url)
+    return urls

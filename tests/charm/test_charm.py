@@ -3,6 +3,7 @@
 The charm talks to the test API server through the real lightkube client (KUBECONFIG).
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from ops import testing
 
 from store import Store
+from tests import relations
 from tests.charm.conftest import MODEL, workload
 from tests.cluster.helpers import add_account, decoded, hub_secret
 
@@ -265,3 +267,84 @@ def test_the_rocks_own_service_never_runs_beside_the_watcher(
         namespace, name = account.split(":")
         assert decoded(hub_secret(cluster, namespace, name))["spark.executor.memory"] == "4g"
     assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+
+
+# -- the workload's own logs, and the watcher's check events ------------------------------------
+
+
+def log_targets(container: testing.Container) -> dict[str, dict]:
+    return {
+        name: target.to_dict()
+        for name, target in container.plan.log_targets.items()
+        if name.startswith("hub-loki-")
+    }
+
+
+def test_the_workloads_logs_go_to_every_loki_unit(ctx, base_state, cluster):
+    logging = relations.logging_relation(
+        {0: relations.loki_databag(0), 1: relations.loki_databag(1), 2: {"endpoint": "{"}}
+    )
+    state = base_state(config=MEMORY, relations={logging})
+    out = ctx.run(ctx.on.relation_changed(logging, remote_unit=1), state)
+    targets = log_targets(out.get_container("integration-hub"))
+    assert {name: target["location"] for name, target in targets.items()} == {
+        "hub-loki-0": relations.loki_url(0),
+        "hub-loki-1": relations.loki_url(1),
+    }
+    assert all(target["services"] == ["all"] for target in targets.values())
+    assert targets["hub-loki-0"]["labels"] == {
+        "juju_model": MODEL.name,
+        "juju_model_uuid": MODEL.uuid,
+        "juju_application": APP,
+        "juju_unit": f"{APP}/0",
+        "juju_charm": APP,
+    }
+    # The malformed unit is skipped for logs; Spark's properties use the first unit.
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+
+
+def test_loki_gone_switches_its_log_target_off(ctx, base_state, cluster):
+    logging = relations.logging_relation({0: relations.loki_databag(0)})
+    out = ctx.run(ctx.on.relation_changed(logging), base_state(config=MEMORY, relations={logging}))
+    assert log_targets(out.get_container("integration-hub"))["hub-loki-0"]["services"] == ["all"]
+    broken = ctx.run(ctx.on.relation_broken(logging), out)
+    after = log_targets(broken.get_container("integration-hub"))
+    assert after == {
+        "hub-loki-0": {
+            "override": "replace",
+            "type": "loki",
+            "location": relations.loki_url(0),
+            "services": ["-all"],
+        }
+    }
+    again = ctx.run(ctx.on.update_status(), broken)
+    assert (
+        again.get_container("integration-hub").layers
+        == broken.get_container("integration-hub").layers
+    )
+
+
+def test_a_failing_watcher_check_shows_at_once(ctx, base_state, cluster):
+    down = testing.CheckInfo(
+        "hub-watcher-alive", level="alive", status=ops.pebble.CheckStatus.DOWN, failures=3
+    )
+    failing = workload(check_infos={down})
+    settled = ctx.run(ctx.on.config_changed(), base_state(config=MEMORY, containers={failing}))
+    out = ctx.run(ctx.on.pebble_check_failed(failing, down), settled)
+    assert out.unit_status == testing.ActiveStatus(
+        "2 accounts in sync; watcher check failing: 3 consecutive failures"
+        " (changes seen at update-status only)"
+    )
+    assert any(
+        line.level == "WARNING"
+        and line.message == "watcher check failed: watcher check failing: 3 consecutive failures"
+        for line in ctx.juju_log
+    )
+    up = testing.CheckInfo("hub-watcher-alive", level="alive", status=ops.pebble.CheckStatus.UP)
+    recovered = workload(check_infos={up})
+    out = ctx.run(
+        ctx.on.pebble_check_recovered(recovered, up),
+        dataclasses.replace(settled, containers={recovered}),
+    )
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+    assert any(line.message == "watcher check recovered: watcher healthy" for line in ctx.juju_log)
