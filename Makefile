@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv test demo lint format unit cluster interop bench integration docs pack watcher-pythons clean lock
+.PHONY: venv test demo lint format unit cluster interop bench integration docs pack watcher-pythons integration-charms integration-real clean lock
 
 $(BIN)/tox: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,5 +35,21 @@ lock: venv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
 		--constraint requirements.txt --output-file requirements.lock --quiet
 
+# On a machine with charmcraft (snap), a Juju >= 3.4 controller on Kubernetes and KUBECONFIG:
+# pack both charms (the requirer gets a real copy of the lib, never a symlink), then run the
+# integration suite against them.
+REQUIRER := tests/integration/requirer-charm
+integration-charms:
+	rm -rf $(REQUIRER)/lib
+	mkdir -p $(REQUIRER)/lib/charms
+	cp -r lib/charms/spark_integration_hub_k8s $(REQUIRER)/lib/charms/
+	charmcraft pack
+	cd $(REQUIRER) && charmcraft pack
+
+integration-real: venv integration-charms
+	CHARM_PATH=$(firstword $(wildcard $(CURDIR)/spark-integration-hub-k8s_*.charm)) \
+	REQUIRER_CHARM_PATH=$(firstword $(wildcard $(CURDIR)/$(REQUIRER)/spark-account-requirer_*.charm)) \
+		$(BIN)/tox -e integration
+
 clean:
-	rm -rf $(VENV) .tox .coverage*
+	rm -rf $(VENV) .tox .coverage* $(REQUIRER)/lib *.charm $(REQUIRER)/*.charm

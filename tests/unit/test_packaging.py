@@ -77,3 +77,42 @@ def test_every_locked_runtime_package_may_come_as_a_wheel():
     """Strict mode builds every package not listed here from source (`--no-binary`)."""
     binaries = CHARMCRAFT["parts"]["charm"]["charm-binary-python-packages"]
     assert sorted(binaries) == sorted(_pins(ROOT / "requirements.txt"))
+
+
+REQUIRER = ROOT / "tests" / "integration" / "requirer-charm"
+
+
+def test_the_requirer_lib_is_copied_in_at_pack_time_never_linked_or_committed():
+    lib = REQUIRER / "lib"
+    assert not any(path.is_symlink() for path in lib.rglob("*")) if lib.exists() else True
+    tracked = subprocess.run(
+        ["git", "ls-files", str(lib.relative_to(ROOT))], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert tracked == ""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "cp -r lib/charms/spark_integration_hub_k8s $(REQUIRER)/lib/charms/" in makefile
+
+
+def test_every_integration_wait_fails_fast_on_an_error():
+    import ast
+
+    for path in (ROOT / "tests" / "integration").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "wait"
+            ):
+                keywords = {keyword.arg for keyword in node.keywords}
+                assert "error" in keywords, f"{path.name}:{node.lineno}: juju.wait without error="
+
+
+def test_tox_integration_passes_the_charm_paths_through():
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    passed = tox["testenv:integration"]["pass_env"].split()
+    assert {"CHARM_PATH", "REQUIRER_CHARM_PATH", "KEEP_MODEL", "KUBECONFIG"} <= set(passed) | set(
+        tox["testenv"]["pass_env"].split()
+    )
