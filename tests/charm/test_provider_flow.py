@@ -152,3 +152,48 @@ def test_the_model_is_the_owner(ctx, base_state, cluster):
     account = cluster.get("ServiceAccount", "alice", "team-x")
     created_by = account["metadata"]["annotations"]["integration-hub/created-by"]
     assert created_by == f"{MODEL.uuid}/spark-integration-hub-k8s"
+
+
+# What Kyuubi's (and data-kubeflow-integrator's) vendored requirer writes: the upstream Charmhub
+# library `charms.spark_integration_hub_k8s.v0.spark_service_account` (LIBID 55536ebf…), built on
+# data_interfaces' RequirerData. On relation-created its leader writes `requested-secrets` (the
+# data_interfaces SECRET_FIELDS plus the two of this interface), then `service-account` and
+# `skip-creation`. It answers `account_granted` when the provider's `service-account` appears,
+# and reads `spark-properties` / `resource-manifest` from the secret named by `secret-extra`.
+UPSTREAM_REQUESTED_SECRETS = json.dumps(
+    [
+        "username",
+        "password",
+        "tls",
+        "tls-ca",
+        "uris",
+        "read-only-uris",
+        "spark-properties",
+        "resource-manifest",
+    ]
+)
+
+
+def test_the_upstream_librarys_requirer_gets_its_answer_on_the_wire(ctx, base_state, cluster):
+    relation = testing.Relation(
+        ENDPOINT,
+        remote_app_name="kyuubi",
+        remote_app_data={
+            "requested-secrets": UPSTREAM_REQUESTED_SECRETS,
+            "service-account": "spark:kyuubi",
+            "skip-creation": "false",
+        },
+    )
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    provider_data = out.get_relation(relation.id).local_app_data
+    # `account_granted` fires on the echo; `event.service_account` reads it.
+    assert provider_data["service-account"] == "spark:kyuubi"
+    # `fetch_relation_field(id, "spark-properties")` / `"resource-manifest"` read this secret.
+    content = answer(out, relation)
+    assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "4g"}
+    kinds = [d["kind"] for d in yaml.safe_load_all(content["resource-manifest"])]
+    assert kinds[0] == "ServiceAccount"
+    assert cluster.get("ServiceAccount", "kyuubi", "spark") is not None
+    assert isinstance(out.unit_status, testing.ActiveStatus)
