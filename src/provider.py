@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import ops
-from charms.spark_integration_hub_k8s.v0.spark_service_account import (
+from charms.spark_integration_hub_k8s.v0.hub_service_account import (
     RESOURCE_MANIFEST,
     SPARK_PROPERTIES,
     InvalidServiceAccountError,

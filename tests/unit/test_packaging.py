@@ -116,3 +116,18 @@ def test_tox_integration_passes_the_charm_paths_through():
     assert {"CHARM_PATH", "REQUIRER_CHARM_PATH", "KEEP_MODEL", "KUBECONFIG"} <= set(passed) | set(
         tox["testenv"]["pass_env"].split()
     )
+
+
+UPSTREAM_LIBID = "55536ebf65b34d6a89e39a67472f85da"
+"""The Charmhub library `charms.spark_integration_hub_k8s.v0.spark_service_account`."""
+
+
+def test_the_library_cannot_be_mistaken_for_the_upstream_one():
+    from charms.spark_integration_hub_k8s.v0 import hub_service_account as lib
+
+    assert lib.LIBID != UPSTREAM_LIBID
+    assert re.fullmatch(r"[0-9a-f]{32}", lib.LIBID)
+    assert not (ROOT / "lib/charms/spark_integration_hub_k8s/v0/spark_service_account.py").exists()
+    assert "charmcraft fetch-lib charms.spark_integration_hub_k8s" not in (lib.__doc__ or "")
+    reference = (ROOT / "docs/reference/spark-service-account.md").read_text()
+    assert UPSTREAM_LIBID in reference and lib.LIBID in reference

@@ -6,8 +6,8 @@ import json
 
 import ops
 import pytest
-from charms.spark_integration_hub_k8s.v0 import spark_service_account as lib
-from charms.spark_integration_hub_k8s.v0.spark_service_account import (
+from charms.spark_integration_hub_k8s.v0 import hub_service_account as lib
+from charms.spark_integration_hub_k8s.v0.hub_service_account import (
     AccountGoneEvent,
     AccountGrantedEvent,
     AccountReleasedEvent,

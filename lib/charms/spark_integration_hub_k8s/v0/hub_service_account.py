@@ -7,8 +7,12 @@ a Spark service account `<namespace>:<username>`; the hub creates it exactly as 
 (spark8t) would, and replies with a Juju secret holding the Spark properties the account
 receives and the Kubernetes manifest of the account's objects.
 
-Fetch it with `charmcraft fetch-lib charms.spark_integration_hub_k8s.v0.spark_service_account`.
-It depends only on `ops`.
+It depends only on `ops`. It is not on Charmhub: copy this file into your charm's
+`lib/charms/spark_integration_hub_k8s/v0/`. It is not the Charmhub library
+`charms.spark_integration_hub_k8s.v0.spark_service_account` (LIBID `55536ebf…`, built on
+data_interfaces), which `charmcraft fetch-lib` would fetch: that library's requirer speaks the
+same wire format and works with this hub unchanged; its API differs (migration:
+`docs/reference/spark-service-account.md`, "The library and the upstream library").
 
 ## The wire format
 
@@ -34,7 +38,7 @@ account). The provider updates its content when either changes (`properties_chan
 ## Requirer
 
 ```python
-from charms.spark_integration_hub_k8s.v0.spark_service_account import (
+from charms.spark_integration_hub_k8s.v0.hub_service_account import (
     SparkServiceAccountRequirer,
 )
 

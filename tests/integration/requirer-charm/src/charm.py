@@ -4,7 +4,7 @@
 import json
 
 import ops
-from charms.spark_integration_hub_k8s.v0.spark_service_account import (
+from charms.spark_integration_hub_k8s.v0.hub_service_account import (
     SparkServiceAccountRequirer,
 )
 
