@@ -201,7 +201,7 @@ def main(out_dir: Path) -> Path:
     errors = [result for result in results if result["result"] == "errors"]
     if errors:
         raise SystemExit(f"charmcraft analyse reports errors: {errors}")
-    shutil.rmtree(work / "parts" / "charm" / "build", ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
     print(charm)
     return charm
 
