@@ -12,8 +12,8 @@ same steps on any Linux machine with charmcraft installed from PyPI:
    `actions.yaml` and `manifest.yaml` beside it, and the layout is zipped into a `.charm`;
 4. `charmcraft analyse` lints the `.charm`; any `errors` result fails the build. (Its `pydeps`
    linter answers `fatal` for every `charm`-plugin charm, this one included: it looks for
-   `venv/lib/python*/site-packages`, while the plugin ships a flat `venv/`. That is charmcraft
-   4.5's own, and `charmcraft pack` shows the same.)
+   `venv/lib/python*/site-packages`, while charmcraft 4.5's own `charm_builder.py` copies
+   site-packages flat into `venv/`, in `charmcraft pack` as here.)
 
 When the base's Python is not installed, the wheels for it are only downloaded (proving that
 every pinned package has a 3.12 wheel) and the layout is built with the running `python3`.
