@@ -17,6 +17,7 @@ from core.cluster import Account, AccountRef, Owner, secret_name
 from core.config import Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
+from core.values import largest_source, oversized, screen_all
 from k8s import ForbiddenError, KubeError, KubeGateway
 from machine import HubMachine, HubState, StatusReport, status_for
 from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
@@ -41,8 +42,11 @@ def evaluate(results: Sequence[SourceResult], distributed_before: bool = False) 
     """Decide from the sources' results (pure).
 
     With nothing to distribute, the hub waits — unless it has distributed properties before:
-    then the last source was removed, and its properties must leave every Secret.
+    then the last source was removed, and its properties must leave every Secret. A key or
+    value that cannot reach Spark exactly, or a Secret over Kubernetes' size limit, blocks
+    (`core.values`).
     """
+    results = screen_all(results)
     invalid = [r for r in results if isinstance(r, Invalid)]
     if invalid:
         return Verdict("block", "; ".join(str(r) for r in invalid))
@@ -53,6 +57,8 @@ def evaluate(results: Sequence[SourceResult], distributed_before: bool = False) 
     properties = SparkProperties.merge(contributions)
     if not properties and not distributed_before:
         return Verdict("wait", NOTHING_TO_DISTRIBUTE)
+    if too_big := oversized(properties):
+        return Verdict("block", too_big)
     return Verdict("reconcile", properties=properties)
 
 
@@ -86,6 +92,8 @@ class Hub:
         self.store = store
         self.gateway = gateway
         self.owner = owner
+        self.desired: SparkProperties | None = None
+        """The properties of the last pass run (None: it had none to distribute)."""
 
     def close(self) -> None:
         """Close the store and the gateway's connections."""
@@ -119,6 +127,7 @@ class Hub:
         """
         verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
         machine = HubMachine(self.store.machine_state)
+        self.desired = verdict.properties
         if verdict.properties is not None:
             self.store.set_desired(verdict.properties)
         if not leader:
@@ -180,7 +189,7 @@ class Hub:
             machine.reason = f"reconciling (retrying: {error.reason})"
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome, previous)
-        _settle(machine, outcome, empty=not desired)
+        _settle(machine, outcome, empty=not desired, largest_source=largest_source(desired))
         requests = self.gateway.calls - calls_before
         report = self._finish(machine, trigger, outcome=outcome, requests=requests)
         report.plan = [*trust_steps, *steps]
@@ -276,10 +285,16 @@ class Hub:
             listed.append(_describe(row))
         return listed
 
-    def desired_config(self, reveal: bool) -> dict[str, dict[str, str]]:
-        """The properties the hub distributes, with their sources."""
-        desired = self.store.desired()
-        return desired.masked(reveal) if desired else {}
+    def desired_config(
+        self, results: Sequence[SourceResult], reveal: bool
+    ) -> dict[str, dict[str, str]]:
+        """The properties the hub distributes from `results` (this hook's inputs), by source.
+
+        The store keeps no values, so they come from the inputs; inputs that block or wait
+        show no properties (the status says why).
+        """
+        verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
+        return verdict.properties.masked(reveal) if verdict.properties is not None else {}
 
     def account_config(self, ref: AccountRef, reveal: bool) -> dict[str, str] | None:
         """The properties an account's hub Secret holds now, or None if it has none."""
@@ -297,11 +312,22 @@ class Hub:
         return shown
 
 
-def _settle(machine: HubMachine, outcome: Outcome, empty: bool) -> None:
+def refused_message(accounts: int, largest_source: str) -> str:
+    """The blocked message when the API server refuses the hub's Secrets (400/422)."""
+    return (
+        f"the API server refused the Secret of {accounts} accounts as invalid (see "
+        f"list-accounts); the largest source is {largest_source}: fix or shrink it"
+    )
+
+
+def _settle(machine: HubMachine, outcome: Outcome, empty: bool, largest_source: str = "") -> None:
     """Converge when every account is settled; otherwise say what is left, and why."""
     total = len(outcome.rows)
     in_sync = outcome.count(AccountState.IN_SYNC)
     conflicts = outcome.count(AccountState.CONFLICT)
+    if invalid := outcome.count(AccountState.INVALID):
+        machine.fire("block", refused_message(invalid, largest_source))
+        return
     if in_sync + conflicts == total and not outcome.truststore_errors:
         message = f"{in_sync} accounts in sync"
         if conflicts:

@@ -91,6 +91,10 @@ class ForbiddenError(KubeError):
     """403: the hub lacks a permission."""
 
 
+class InvalidError(KubeError):
+    """400 or 422: the API server refuses the object itself; retrying the same write is futile."""
+
+
 class UnavailableError(KubeError):
     """Retries exhausted on 429, 5xx or connection errors."""
 
@@ -458,6 +462,8 @@ def _translate(error: ApiError) -> KubeError:
         return ForbiddenError(code, error.status.message or reason)
     if code == 429 or code >= 500:
         return UnavailableError(code, _describe(error))
+    if code in (400, 422):
+        return InvalidError(code, reason or "Invalid")
     return KubeError(code, error.status.message or reason)
 
 

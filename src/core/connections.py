@@ -40,6 +40,8 @@ from pydantic import (
     field_validator,
 )
 
+from core.values import text_problem
+
 PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -75,9 +77,9 @@ def _scalar(value: Any) -> Any:
 
 
 def _one_line(value: str) -> str:
-    """Refuse line breaks and NULs, which would corrupt spark8t's properties file."""
-    if any(char in value for char in "\r\n\x00"):
-        raise ValueError("must be a single line")
+    """Refuse line breaks, control characters and lone surrogates (see `core.values`)."""
+    if problem := text_problem(value):
+        raise ValueError(f"must be a single line of text ({problem.removeprefix('contains ')})")
     return value
 
 
@@ -86,7 +88,12 @@ def _stripped(value: str) -> str:
 
 
 def _secret_one_line(value: SecretStr) -> SecretStr:
-    _one_line(value.get_secret_value())
+    text = value.get_secret_value()
+    _one_line(text)
+    if text and not text.strip():
+        raise ValueError("is blank (only whitespace)")
+    if text != text.strip():
+        raise ValueError("has leading or trailing whitespace, which spark-client would strip")
     return value
 
 

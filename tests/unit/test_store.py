@@ -15,7 +15,7 @@ def test_new_store_is_private_and_at_the_latest_schema(tmp_path):
     assert store.schema_version == SCHEMA_VERSION
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert store.machine_state is None
-    assert store.desired() is None
+    assert store.desired_keys() == []
     assert store.status == StatusReport("waiting", "")
     store.close()
 
@@ -32,7 +32,7 @@ def test_round_trips(tmp_path):
     )
     store.close()
     again = Store.open(tmp_path / "hub.sqlite3")
-    assert again.desired() == desired
+    assert again.desired_keys() == [{"key": "spark.a", "source": "options", "sensitive": False}]
     assert again.desired_hash == desired.hash
     assert again.machine_state == "active"
     assert again.status.message == "1 accounts in sync"

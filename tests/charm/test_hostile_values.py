@@ -1,0 +1,218 @@
+"""Values that would not reach Spark exactly are escaped or refused, through the real charm.
+
+spark8t copies each Secret value unchanged into the `key=value` file `spark-submit` loads with
+`java.util.Properties` (see `core.values`); tests/interop/test_jvm_properties.py loads that
+file with a real JVM. Here: what the hub writes, or that it refuses — blocked, naming the
+source and the field, never the value, and writing nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from ops import testing
+
+from store import Store
+from tests import relations
+from tests.charm.test_integrations import NONE, Hook, contents, prime, versions
+from tests.cluster.helpers import add_account, hub_secret
+from tests.kube_server.faults import Fault
+from tests.relations import PASSWORD, S3_PAYLOAD, SECRET_KEY
+
+
+@pytest.fixture
+def cluster(kube_server, kubeconfig):
+    for namespace, name in (("team-a", "alice"), ("team-a", "carol"), ("team-b", "bob")):
+        add_account(kube_server, namespace, name)
+    return kube_server
+
+
+@pytest.fixture
+def hook(ctx, base_state, cluster):
+    return Hook(ctx, base_state, cluster)
+
+
+def config_changed(on):
+    return on.config_changed()
+
+
+def test_a_backslash_is_escaped_so_the_next_property_survives(hook):
+    hook.config = {
+        "spark-properties": "spark.hadoop.x.password=ends\\\nspark.hadoop.x.url=jdbc:x\\y"
+    }
+    out = hook.run(config_changed)
+    assert isinstance(out.unit_status, testing.ActiveStatus), out.unit_status
+    assert contents(hook.server) == {
+        "spark.hadoop.x.password": "ends\\\\",
+        "spark.hadoop.x.url": "jdbc:x\\\\y",
+    }
+
+
+REFUSED_CONFIG = [
+    pytest.param(
+        {"driver-pod-template": "/t.yaml\nspark.kubernetes.container.image=evil"},
+        "config: driver-pod-template contains a line break (U+000A)",
+        id="newline-in-pod-template",
+    ),
+    pytest.param(
+        {"executor-pod-template": "/t.yaml\rspark.evil=1"},
+        "config: executor-pod-template contains a line break (U+000D)",
+        id="cr-in-pod-template",
+    ),
+    pytest.param(
+        {"spark-image": "spark:3\x0cspark.evil=1"},
+        "config: spark-image contains a control character (U+000C)",
+        id="form-feed-in-image",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.a:b=1"},
+        "config: spark-properties line 1: 'spark.a:b' is not a Spark property key",
+        id="colon-in-key",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.a=1\u2028spark.evil=1"},
+        "spark-properties: the value of `spark.a` contains a line separator (U+2028)",
+        id="line-separator-in-value",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.a=x\x00y"},
+        "spark-properties: the value of `spark.a` contains a control character (U+0000)",
+        id="nul-in-value",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.a=1\nspark.b=2\nspark.a=3"},
+        "config: spark-properties lines 1 and 3 both set `spark.a`: keep one",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.kubernetes.authenticate.driver.serviceAccountName=admin"},
+        "config: spark-properties line 1: `spark.kubernetes.authenticate.driver."
+        "serviceAccountName` is an identity key",
+        id="identity-service-account",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.kubernetes.authenticate.submission.oauthToken=t0ken"},
+        "config: spark-properties line 1: `spark.kubernetes.authenticate.submission."
+        "oauthToken` is an identity key",
+        id="identity-token",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.kubernetes.namespace=kube-system"},
+        "config: spark-properties line 1: `spark.kubernetes.namespace` is an identity key",
+        id="identity-namespace",
+    ),
+    pytest.param(
+        {"spark-properties": "spark.driver.extraJavaOptions=-Da=1 -XX:+Evil"},
+        "spark-properties: the value of `spark.driver.extraJavaOptions` must be `-Dname=value`",
+        id="java-options-spark8t-would-mangle",
+    ),
+    pytest.param(
+        {"spark-properties": "spark." + "x" * 260 + "=1"},
+        "spark-properties: property key 'spark.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…' is too long",
+        id="key-too-long-for-a-secret",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "message"), REFUSED_CONFIG)
+def test_hostile_config_blocks_naming_the_field_and_writes_nothing(hook, config, message):
+    before = prime(hook)
+    hook.config = config
+    out = hook.run(config_changed)
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message.startswith(message), out.unit_status.message
+    assert "evil" not in out.unit_status.message and "t0ken" not in out.unit_status.message
+    assert hook.writes == NONE
+    assert versions(hook.server) == before
+
+
+REFUSED_S3 = [
+    pytest.param(
+        {"secret-key": "   "},
+        "`secret-key` from s3-credentials-integrator: is blank (only whitespace)",
+    ),
+    pytest.param(
+        {"secret-key": f"{SECRET_KEY} "},
+        "`secret-key` from s3-credentials-integrator: has leading or trailing whitespace, "
+        "which spark-client would strip",
+    ),
+    pytest.param(
+        {"access-key": "AKIA\u2028spark.evil=1"},
+        "`access-key` from s3-credentials-integrator: must be a single line of text "
+        "(a line separator (U+2028))",
+    ),
+    pytest.param(
+        {"bucket": "spark\x00"},
+        "`bucket` from s3-credentials-integrator: must be a single line of text "
+        "(a control character (U+0000))",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), REFUSED_S3)
+def test_hostile_credentials_block_naming_the_relation_and_field(hook, change, message):
+    before = prime(hook)
+    link = relations.s3(S3_PAYLOAD | change)
+    out = hook.run(lambda on: on.relation_changed(link.relation, remote_unit=0), link)
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert out.unit_status.message == f"s3-credentials: {message}", out.unit_status.message
+    assert hook.writes == NONE
+    assert versions(hook.server) == before
+
+
+def test_a_secret_over_the_kubernetes_limit_blocks_naming_the_largest_source(hook):
+    before = prime(hook)
+    hook.config = {
+        "spark-properties": "\n".join(f"spark.big.k{n}={'v' * 60_000}" for n in range(20))
+    }
+    out = hook.run(config_changed)
+    assert out.unit_status == testing.BlockedStatus(
+        "the properties make a Secret of 1,200,250 bytes, over Kubernetes' limit of 1,048,576; "
+        "the largest source is spark-properties (1,200,250 bytes): shrink it"
+    )
+    assert hook.writes == NONE
+    assert versions(hook.server) == before
+
+
+def test_the_api_servers_refusal_blocks_instead_of_retrying_forever(hook, cluster):
+    prime_versions = prime(hook)
+    cluster.inject(Fault(method="PUT", path_contains="/secrets/", status=422, times=-1))
+    hook.config = {"spark-properties": "spark.executor.memory=8g"}
+    out = hook.run(config_changed)
+    assert isinstance(out.unit_status, testing.BlockedStatus), out.unit_status
+    assert "the API server refused the Secret of 3 accounts" in out.unit_status.message
+    assert versions(hook.server) == prime_versions
+
+
+# -- the store keeps no value ---------------------------------------------------------------------
+
+
+def store_bytes(ctx, storage) -> bytes:
+    directory = storage.get_filesystem(ctx)
+    return b"".join(path.read_bytes() for path in directory.glob("hub.sqlite3*"))
+
+
+def test_the_store_file_holds_no_credential(hook, ctx, storage):
+    hook.config = {"spark-properties": "spark.hadoop.fs.s3a.session.token=t0kenVALUE"}
+    links = [relations.s3(), relations.metastore()]
+    out = hook.run(lambda on: on.relation_changed(links[0].relation, remote_unit=0), *links)
+    assert isinstance(out.unit_status, testing.ActiveStatus), out.unit_status
+    assert hub_secret(hook.server, "team-a", "alice") is not None
+    data = store_bytes(ctx, storage)
+    for credential in (SECRET_KEY, S3_PAYLOAD["access-key"], PASSWORD, "t0kenVALUE"):
+        assert credential.encode() not in data
+
+
+def test_an_older_store_loses_its_stored_values_on_upgrade(hook, ctx, storage):
+    path = storage.get_filesystem(ctx) / "hub.sqlite3"
+    Store.open(path).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('desired', ?)", [f'[{{"v": "{SECRET_KEY}"}}]'])
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    assert SECRET_KEY.encode() in store_bytes(ctx, storage)
+    out = hook.run(config_changed)
+    assert isinstance(out.unit_status, testing.ActiveStatus), out.unit_status
+    assert SECRET_KEY.encode() not in store_bytes(ctx, storage)
