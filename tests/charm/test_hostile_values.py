@@ -8,6 +8,7 @@ source and the field, never the value, and writing nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import pytest
@@ -216,3 +217,41 @@ def test_an_older_store_loses_its_stored_values_on_upgrade(hook, ctx, storage):
     out = hook.run(config_changed)
     assert isinstance(out.unit_status, testing.ActiveStatus), out.unit_status
     assert SECRET_KEY.encode() not in store_bytes(ctx, storage)
+
+
+# -- malformed metastore provider data: the library's own handlers never crash the hook ----------
+
+MALFORMED_REQUESTS = [
+    "not json",
+    "{}",
+    '"x"',
+    "null",
+    "[1]",
+    "[[]]",
+    '[{"resource": 5}]',
+    '[{"endpoints": 7}]',
+    '[{"request-id": []}]',
+    '[{"salt": {}, "resource": "hive_metastore"}]',
+    '[{"resource": "hive_metastore", "endpoints": {"a": 1}, "secret-user": 3}]',
+    "[" * 10_000 + "]" * 10_000,
+]
+
+
+@pytest.mark.parametrize("requests", MALFORMED_REQUESTS, ids=lambda text: text[:40])
+@pytest.mark.parametrize("event", ["relation_changed", "secret_changed"])
+def test_malformed_metastore_data_blocks_naming_the_relation(hook, requests, event):
+    before = prime(hook)
+    link = relations.metastore()
+    relation = dataclasses.replace(
+        link.relation, remote_app_data={**link.relation.remote_app_data, "requests": requests}
+    )
+    link = dataclasses.replace(link, relation=relation)
+    if event == "relation_changed":
+        out = hook.run(lambda on: on.relation_changed(relation, remote_unit=0), link)
+    else:
+        secret = next(iter(link.secrets))
+        out = hook.run(lambda on: on.secret_changed(secret), link)
+    assert isinstance(out.unit_status, testing.BlockedStatus), out.unit_status
+    assert out.unit_status.message.startswith("metastore: "), out.unit_status.message
+    assert hook.writes == NONE
+    assert versions(hook.server) == before
