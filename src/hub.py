@@ -232,6 +232,8 @@ class Hub:
         with self.store.transaction():
             self.store.machine_state = machine.current.value
             self.store.status = status
+        if machine.current is HubState.ACTIVE:
+            self.store.discard_set_aside()
         report = PassReport(machine.current, status.message, outcome=outcome)
         self._journal(trigger, report, requests)
         return report

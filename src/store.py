@@ -144,6 +144,8 @@ class Store:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
+        self.rebuilding = False
+        """Whether corrupt copies of this file are set aside, awaiting a converged pass."""
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -157,12 +159,15 @@ class Store:
             path.touch(mode=0o600, exist_ok=True)
             os.chmod(path, 0o600)
         try:
-            return cls._open(path)
+            store = cls._open(path)
         except sqlite3.DatabaseError as error:
             if str(path) == ":memory:":
                 raise
             _set_aside(Path(path), type(error).__name__)
-            return cls._open(path)
+            store = cls._open(path)
+        if str(path) != ":memory:":
+            store.rebuilding = bool(_set_aside_copies(Path(path)))
+        return store
 
     @classmethod
     def _open(cls, path: Path | str) -> Store:
@@ -206,15 +211,19 @@ class Store:
         return Path(name) if name else None
 
     def discard_set_aside(self) -> int:
-        """Remove the corrupt copies set aside before this file was rebuilt; how many."""
-        if self.path is None:
+        """Remove the corrupt copies set aside before this file was rebuilt; how many.
+
+        Call once a pass has converged on the rebuilt file (then nothing in them is needed).
+        """
+        if self.path is None or not self.rebuilding:
             return 0
+        self.rebuilding = False
         removed = 0
         for aside in _set_aside_copies(self.path):
             aside.unlink(missing_ok=True)
             removed += 1
         if removed:
-            logger.info("store rebuilt: removed %d corrupt copy", removed)
+            logger.info("store rebuilt: removed %d corrupt copy (copies)", removed)
         return removed
 
     @contextlib.contextmanager

@@ -255,3 +255,46 @@ def test_malformed_metastore_data_blocks_naming_the_relation(hook, requests, eve
     assert out.unit_status.message.startswith("metastore: "), out.unit_status.message
     assert hook.writes == NONE
     assert versions(hook.server) == before
+
+
+# -- a store damaged inside (header intact) is set aside and rebuilt, writing nothing ----------
+
+
+def damage_pages(path) -> None:
+    """Overwrite every page after the first (the header page stays intact)."""
+    data = bytearray(path.read_bytes())
+    assert len(data) > 4096
+    data[4096:] = b"\xa5" * (len(data) - 4096)
+    path.write_bytes(bytes(data))
+
+
+def test_a_store_damaged_inside_is_rebuilt_without_rewriting_in_sync_secrets(hook, ctx, storage):
+    before = prime(hook)
+    directory = storage.get_filesystem(ctx)
+    path = directory / "hub.sqlite3"
+    assert not list(directory.glob("hub.sqlite3-wal"))  # closed: everything is in the file
+    damage_pages(path)
+    out = hook.run(lambda on: on.update_status())
+    assert out.unit_status == testing.ActiveStatus("3 accounts in sync")
+    assert hook.writes == NONE
+    assert versions(hook.server) == before
+    assert not list(directory.glob("hub.sqlite3.corrupt-*"))  # removed once rebuilt
+    store = Store.open(path)
+    assert len(store.applied()) == 3
+    store.close()
+
+
+def test_until_a_rebuild_converges_only_the_latest_corrupt_copy_is_kept(hook, ctx, storage):
+    prime(hook)
+    directory = storage.get_filesystem(ctx)
+    path = directory / "hub.sqlite3"
+    hook.server.inject(Fault(status=403, times=-1))  # the rebuild cannot converge yet
+    for _ in range(2):
+        damage_pages(path) if path.stat().st_size > 4096 else path.write_bytes(b"x" * 8192)
+        out = hook.run(lambda on: on.update_status())
+        assert not isinstance(out.unit_status, testing.ActiveStatus)
+        assert len(list(directory.glob("hub.sqlite3.corrupt-*"))) == 1
+    hook.server.faults.clear()
+    out = hook.run(lambda on: on.update_status())
+    assert out.unit_status == testing.ActiveStatus("3 accounts in sync")
+    assert not list(directory.glob("hub.sqlite3.corrupt-*"))
