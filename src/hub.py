@@ -18,7 +18,7 @@ from core.config import Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from core.values import largest_source, oversized, screen_all
-from k8s import ForbiddenError, KubeError, KubeGateway
+from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
 from machine import HubMachine, HubState, StatusReport, status_for
 from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
 from render.s3 import TrustStore
@@ -137,6 +137,9 @@ class Hub:
             if missing:
                 machine.fire("block", trust_message(self.owner.app, missing))
                 return self._finish(machine, trigger)
+            self._review_watch_access()
+        elif self.store.watch_missing:  # until `juju trust` is run (no event says so)
+            self._review_watch_access()
         if verdict.properties is None:
             machine.fire(verdict.trigger, verdict.reason)
             return self._finish(machine, trigger)
@@ -229,6 +232,8 @@ class Hub:
     ) -> PassReport:
         """Persist the machine's state and status, journal the pass, and report it."""
         status = standby or status_for(machine.current, machine.reason)
+        if status.name == "active" and not standby and (unwatched := self.store.watch_missing):
+            status = StatusReport(status.name, status.message + self._watch_note(unwatched))
         with self.store.transaction():
             self.store.machine_state = machine.current.value
             self.store.status = status
@@ -259,6 +264,21 @@ class Hub:
 
     def _blocked_on_trust(self, machine: HubMachine) -> bool:
         return machine.current is HubState.BLOCKED and "juju trust" in self.store.status.message
+
+    def _review_watch_access(self) -> None:
+        """Record which of the watcher's permissions are missing (kept until the next review)."""
+        try:
+            missing = self.gateway.missing_permissions(WATCH_PERMISSIONS)
+        except KubeError as error:
+            logger.info("cannot review the watcher's access: %s", error.reason)
+            return
+        self.store.watch_missing = [str(permission) for permission in missing]
+
+    def _watch_note(self, missing: Sequence[str]) -> str:
+        return (
+            f"; the watcher cannot watch (missing: {', '.join(missing)}), so changes are seen "
+            f"at update-status only: run `juju trust {self.owner.app} --scope=cluster`"
+        )
 
     def _missing_permissions(self) -> list[object]:
         try:

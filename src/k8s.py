@@ -130,14 +130,19 @@ class Permission:
 
 HUB_PERMISSIONS: tuple[Permission, ...] = (
     Permission("list", "serviceaccounts"),
-    Permission("watch", "serviceaccounts"),
     Permission("list", "secrets"),
-    Permission("watch", "secrets"),
     Permission("get", "secrets"),
     Permission("create", "secrets"),
     Permission("update", "secrets"),
     Permission("delete", "secrets"),
 )
+"""What a pass needs: without any of these the hub is blocked."""
+
+WATCH_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("watch", "serviceaccounts"),
+    Permission("watch", "secrets"),
+)
+"""What only the watcher needs: without them passes still work, run at update-status only."""
 
 
 def _describe(error: BaseException) -> str:

@@ -271,6 +271,16 @@ class Store:
     def problems(self, problems: list[str]) -> None:
         self._set("provider_problems", json.dumps(problems))
 
+    @property
+    def watch_missing(self) -> list[str]:
+        """The watcher's permissions the last access review found missing."""
+        return json.loads(self._get("watch_missing") or "[]")
+
+    @watch_missing.setter
+    def watch_missing(self, missing: list[str]) -> None:
+        if json.dumps(missing) != (self._get("watch_missing") or "[]"):
+            self._set("watch_missing", json.dumps(missing))
+
     def desired_keys(self) -> list[dict[str, object]]:
         """Key, source and credential flag of each desired property (values are not stored)."""
         return json.loads(self._get("desired_keys") or "[]")

@@ -298,3 +298,20 @@ def test_until_a_rebuild_converges_only_the_latest_corrupt_copy_is_kept(hook, ct
     out = hook.run(lambda on: on.update_status())
     assert out.unit_status == testing.ActiveStatus("3 accounts in sync")
     assert not list(directory.glob("hub.sqlite3.corrupt-*"))
+
+
+# -- a missing `watch` permission affects only the watcher ------------------------------------
+
+
+def test_without_watch_permission_the_hub_still_serves_and_says_so(hook):
+    hook.server.denied = {("watch", "secrets"), ("watch", "serviceaccounts")}
+    out = hook.run(lambda on: on.install())
+    assert out.unit_status == testing.ActiveStatus(
+        "3 accounts in sync; the watcher cannot watch (missing: watch serviceaccounts, watch "
+        "secrets), so changes are seen at update-status only: run "
+        "`juju trust spark-integration-hub-k8s --scope=cluster`"
+    )
+    assert contents(hook.server) == {"spark.executor.memory": "4g"}
+    hook.server.denied = set()
+    out = hook.run(lambda on: on.update_status())
+    assert out.unit_status == testing.ActiveStatus("3 accounts in sync")
