@@ -1,7 +1,7 @@
 r"""A real JVM reads exactly the values the hub was given, from the file spark8t writes.
 
 The real charm (ops.testing) is configured and related with values that break a naive
-`key=value` file (a password ending in `\\`, `\\u0041`, `C:\\new`, a value starting with `=`,
+`key=value` file (a password ending in `\`, `\u0041`, `C:\new`, a value starting with `=`,
 multi-line PEM, non-ASCII); spark8t 1.6.0 then runs its own `spark_submit` for an account the
 hub configured, with a stand-in `spark-submit` that keeps the `--properties-file` spark8t wrote;
 a tiny Java program loads that file with `java.util.Properties` exactly as `spark-submit` does
