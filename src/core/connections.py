@@ -158,14 +158,30 @@ class Connection(BaseModel):
     def from_relation(cls, data: Mapping[str, Any]) -> Self:
         """Parse the provider's relation data (as its library returns it).
 
+        A credential the provider delivered empty (the field is there, with no text) is not
+        "not delivered yet" but unusable: it raises `FieldError`, as a blank one does.
+
         Raises:
             MissingFieldsError: when a field in `REQUIRED` is absent or empty.
-            FieldError: when a delivered field is unusable.
+            FieldError: when a delivered field is unusable, or a credential is empty.
         """
+        credentials = cls.credential_fields()
+        for name in cls.REQUIRED:
+            if name in credentials and name in data and data[name] == "":
+                raise FieldError(name, "is empty")
         missing = [name for name in cls.REQUIRED if data.get(name) in (None, "", [], {})]
         if missing:
             raise MissingFieldsError(missing)
         return cls.validated(data)
+
+    @classmethod
+    def credential_fields(cls) -> frozenset[str]:
+        """The relation fields (aliases) holding credentials."""
+        return frozenset(
+            info.alias or name
+            for name, info in cls.model_fields.items()
+            if info.annotation is SecretStr
+        )
 
     @classmethod
     def validated(cls, data: Mapping[str, Any]) -> Self:

@@ -129,6 +129,7 @@ def test_hostile_config_blocks_naming_the_field_and_writes_nothing(hook, config,
 
 
 REFUSED_S3 = [
+    pytest.param({"secret-key": ""}, "`secret-key` from s3-credentials-integrator: is empty"),
     pytest.param(
         {"secret-key": "   "},
         "`secret-key` from s3-credentials-integrator: is blank (only whitespace)",

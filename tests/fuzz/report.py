@@ -1,7 +1,7 @@
 """Print docs/reliability.md's table from the counts the fuzz suite wrote.
 
 Usage: `FUZZ_COUNTS=/tmp/counts.json pytest tests/fuzz && python -m tests.fuzz.report
-/tmp/counts.json` (default: `tests.fuzz.world.COUNTS_FILE`).
+/tmp/counts.json` (default: `tests.fuzz.counts.COUNTS_FILE`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.fuzz.world import COUNTS_FILE
+from tests.fuzz.counts import COUNTS_FILE
 
 COLUMNS = (
     ("inputs", "inputs tried"),

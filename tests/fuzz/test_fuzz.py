@@ -26,7 +26,7 @@ from tests import relations
 from tests.fuzz.world import BASE_CONFIG, CANARIES, FAULTS, World
 from tests.kube_server.server import KubeServer
 
-EXAMPLES = 30
+EXAMPLES = 25
 
 FUZZ = settings(
     derandomize=True,
@@ -97,7 +97,7 @@ credential = st.tuples(hostile_text, st.sampled_from(CANARIES), hostile_text).ma
 )
 """A credential: hostile text around a canary (no line feed: a split line is a new line)."""
 
-fault = st.sampled_from(list(FAULTS) + ["none"] * 4)
+fault = st.sampled_from(list(FAULTS) + ["none"] * 6)
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from ops import testing
@@ -30,6 +27,7 @@ from ops import testing
 from core.config import ConfigError, HubConfig
 from tests.charm.conftest import MODEL, make_context, workload
 from tests.cluster.helpers import add_account, hub_secret
+from tests.fuzz.counts import COUNTS_FILE
 from tests.kube_server.faults import Fault
 from tests.kube_server.server import KubeServer
 
@@ -38,9 +36,6 @@ CANARIES = ("CANARYa9f3e1", "CANARYb7c2d4", "CANARYc5e8f6")
 
 ACCOUNTS = (("team-a", "alice"), ("team-b", "bob"))
 BASE_CONFIG = {"spark-properties": "spark.executor.memory=4g"}
-COUNTS_FILE = Path(
-    os.environ.get("FUZZ_COUNTS", Path(tempfile.gettempdir()) / "spark-hub-fuzz-counts.json")
-)
 
 FAULTS: dict[str, Callable[[], Fault] | None] = {
     "none": None,
