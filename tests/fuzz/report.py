@@ -40,15 +40,28 @@ def table(counts: dict[str, dict[str, int]]) -> str:
     lines.append("| **total** | " + " | ".join(f"**{total}**" for total in totals) + " |")
     for surface in MEASURED_ELSEWHERE:
         lines.append(
-            f"| {surface} | " + " | ".join("(measured elsewhere)" for _ in COLUMNS) + " |"
+            f"| {surface} | " + " | ".join("*(measured elsewhere; lead fills in)*" for _ in COLUMNS) + " |"
         )
+    return "\n".join(lines)
+
+
+def statuses(counts: dict[str, dict]) -> str:
+    """How the fuzzed hooks ended, per surface (refused input ends `blocked`)."""
+    names = sorted({name for row in counts.values() for name in row.get("statuses", {})})
+    lines = ["| surface | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for surface in sorted(counts):
+        ended = counts[surface].get("statuses", {})
+        lines.append(f"| {surface} | " + " | ".join(str(ended.get(n, 0)) for n in names) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     """Print the table for the counts file named on the command line (or the default)."""
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else COUNTS_FILE
-    print(table(json.loads(path.read_text())))
+    counts = json.loads(path.read_text())
+    print(table(counts))
+    print()
+    print(statuses(counts))
 
 
 if __name__ == "__main__":

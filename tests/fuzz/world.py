@@ -61,6 +61,8 @@ class Counts:
     secrets_lost: int = 0
     foreign_touched: int = 0
     credentials_found: int = 0
+    statuses: dict[str, int] = dataclasses.field(default_factory=dict)
+    """How many hooks ended in each Juju status (how much of the input was refused)."""
 
 
 class World:
@@ -137,6 +139,7 @@ class World:
         with self._counting_crash(counts):
             out = self.ctx.run(event(self.ctx.on), state)
         counts.hooks += 1
+        counts.statuses[out.unit_status.name] = counts.statuses.get(out.unit_status.name, 0) + 1
         self.server.clear_faults()
         texts = [out.unit_status.message, *(line.message for line in self.ctx.juju_log)]
         if get_config:
