@@ -96,16 +96,12 @@ class ShieldedRelationChanged:
     """
 
     def _on_relation_changed_event(self, event: ops.RelationChangedEvent) -> None:
-        _shielded(
-            lambda: super(ShieldedRelationChanged, self)._on_relation_changed_event(event),
-            event.relation.name,
-        )  # type: ignore[misc]
+        library: Any = super()
+        _shielded(lambda: library._on_relation_changed_event(event), event.relation.name)
 
     def _on_secret_changed_event(self, event: ops.SecretChangedEvent) -> None:
-        _shielded(
-            lambda: super(ShieldedRelationChanged, self)._on_secret_changed_event(event),
-            "secret-changed",
-        )  # type: ignore[misc]
+        library: Any = super()
+        _shielded(lambda: library._on_secret_changed_event(event), "secret-changed")
 
 
 def _shielded(handler: Callable[[], object], where: str) -> None:

@@ -27,6 +27,7 @@ MEASURED_ELSEWHERE = (
     "hook time under outage",
 )
 """Rows other suites measure (filled in from their own counts)."""
+PENDING = "*(measured elsewhere; lead fills in)*"
 
 
 def table(counts: dict[str, dict[str, int]]) -> str:
@@ -39,9 +40,7 @@ def table(counts: dict[str, dict[str, int]]) -> str:
     totals = [sum(row[key] for row in counts.values()) for key, _ in COLUMNS]
     lines.append("| **total** | " + " | ".join(f"**{total}**" for total in totals) + " |")
     for surface in MEASURED_ELSEWHERE:
-        lines.append(
-            f"| {surface} | " + " | ".join("*(measured elsewhere; lead fills in)*" for _ in COLUMNS) + " |"
-        )
+        lines.append(f"| {surface} | " + " | ".join(PENDING for _ in COLUMNS) + " |")
     return "\n".join(lines)
 
 
