@@ -26,6 +26,8 @@ from store import AccountState, AppliedRow, JournalEntry, Store
 
 logger = logging.getLogger(__name__)
 
+RETRY_REFUSED_TRIGGERS = frozenset({"reconcile-action", "upgrade-charm", "leader-elected"})
+"""Passes that write again properties the API server refused (otherwise only a change does)."""
 NOTHING_TO_DISTRIBUTE = "nothing to distribute: relate an integration or set spark-properties"
 
 
@@ -143,6 +145,9 @@ class Hub:
         if verdict.properties is None:
             machine.fire(verdict.trigger, verdict.reason)
             return self._finish(machine, trigger)
+        if self._refused_again(machine, verdict.properties, trigger):
+            machine.reason = self.store.status.message  # same data, same answer: no write
+            return self._finish(machine, trigger)
         machine.fire("reconcile")
         return self._reconcile(
             machine, verdict.properties, scope, trigger, truststore, recheck_conflicts
@@ -193,6 +198,8 @@ class Hub:
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome, previous)
         _settle(machine, outcome, empty=not desired, largest_source=largest_source(desired))
+        refused = outcome.count(AccountState.INVALID) > 0
+        self.store.refused_hash = desired.hash if refused else None
         requests = self.gateway.calls - calls_before
         report = self._finish(machine, trigger, outcome=outcome, requests=requests)
         report.plan = [*trust_steps, *steps]
@@ -264,6 +271,18 @@ class Hub:
 
     def _blocked_on_trust(self, machine: HubMachine) -> bool:
         return machine.current is HubState.BLOCKED and "juju trust" in self.store.status.message
+
+    def _refused_again(self, machine: HubMachine, desired: SparkProperties, trigger: str) -> bool:
+        """Whether the API server already refused exactly these properties (400/422).
+
+        Writing them again would be refused again, so until they change, or the operator asks
+        (`reconcile`, an upgrade or a new leader), the pass stays blocked without writing.
+        """
+        return (
+            machine.current is HubState.BLOCKED
+            and self.store.refused_hash == desired.hash
+            and trigger not in RETRY_REFUSED_TRIGGERS
+        )
 
     def _review_watch_access(self) -> None:
         """Record which of the watcher's permissions are missing (kept until the next review)."""

@@ -272,6 +272,16 @@ class Store:
         self._set("provider_problems", json.dumps(problems))
 
     @property
+    def refused_hash(self) -> str | None:
+        """The hash of desired properties the API server refused (400/422), or None."""
+        return self._get("refused_hash") or None
+
+    @refused_hash.setter
+    def refused_hash(self, value: str | None) -> None:
+        if (value or "") != (self._get("refused_hash") or ""):
+            self._set("refused_hash", value or "")
+
+    @property
     def watch_missing(self) -> list[str]:
         """The watcher's permissions the last access review found missing."""
         return json.loads(self._get("watch_missing") or "[]")
