@@ -9,6 +9,7 @@ source and the field, never the value, and writing nothing.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 
 import pytest
@@ -324,3 +325,31 @@ def test_without_watch_permission_the_hub_still_serves_and_says_so(hook):
     hook.server.denied = set()
     out = hook.run(lambda on: on.update_status())
     assert out.unit_status == testing.ActiveStatus("3 accounts in sync")
+
+
+# -- values come from this pass: a blocked pass keeps the requirer's last answer -----------------
+
+
+def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster):
+    relation = testing.Relation(
+        "spark-service-account",
+        remote_app_name="kyuubi",
+        remote_app_data={
+            "service-account": "team-a:alice",
+            "skip-creation": "true",
+            "requested-secrets": '["spark-properties"]',
+        },
+    )
+    config = {"spark-properties": "spark.executor.memory=4g"}
+    first = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
+    )
+    (given,) = [s for s in first.secrets if s.owner == "app"]
+    content = dict(given.latest_content or given.tracked_content)
+    assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "4g"}
+    bad = {"spark-properties": "spark.executor.memory=4g\nspark.executor.memory=8g"}
+    state = base_state(config=bad, relations=first.relations, secrets=first.secrets)
+    out = ctx.run(ctx.on.config_changed(), state)
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    (kept,) = [s for s in out.secrets if s.owner == "app"]
+    assert dict(kept.latest_content or kept.tracked_content) == content
