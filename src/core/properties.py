@@ -26,7 +26,7 @@ from enum import Enum
 
 _SAFE_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "-.")
 _PROPERTY_KEY = re.compile(r"spark\.[A-Za-z0-9_*.\-/@]*[A-Za-z0-9_*\-]")
-_SENSITIVE_KEY = re.compile(r"(secret|password|passwd|token|credential|\.key($|\.))", re.I)
+_SENSITIVE_KEY = re.compile(r"(secret|password|passwd|token|credential|\.key(\Z|\.))", re.I)
 
 
 class Source(str, Enum):
