@@ -219,13 +219,18 @@ def test_an_older_store_loses_its_stored_values_on_upgrade(hook, ctx, storage):
     path = storage.get_filesystem(ctx) / "hub.sqlite3"
     Store.open(path).close()
     db = sqlite3.connect(path)
-    db.execute("INSERT OR REPLACE INTO meta VALUES ('desired', ?)", [f'[{{"v": "{SECRET_KEY}"}}]'])
+    stored = [  # what schema 2 kept: every value, credentials included
+        {"key": "spark.hadoop.fs.s3a.secret.key", "value": SECRET_KEY},
+    ]
+    stored[0] |= {"source": "s3-credentials", "sensitive": True}
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('desired', ?)", [json.dumps(stored)])
     db.execute("PRAGMA user_version = 2")
     db.commit()
     db.close()
     assert SECRET_KEY.encode() in store_bytes(ctx, storage)
+    hook.config = {}  # a pass that distributes nothing: it rewrites no desired state
     out = hook.run(config_changed)
-    assert isinstance(out.unit_status, testing.ActiveStatus), out.unit_status
+    assert isinstance(out.unit_status, testing.WaitingStatus), out.unit_status
     assert SECRET_KEY.encode() not in store_bytes(ctx, storage)
 
 
