@@ -145,9 +145,6 @@ class Hub:
         if verdict.properties is None:
             machine.fire(verdict.trigger, verdict.reason)
             return self._finish(machine, trigger)
-        if self._refused_again(machine, verdict.properties, trigger):
-            machine.reason = self.store.status.message  # same data, same answer: no write
-            return self._finish(machine, trigger)
         machine.fire("reconcile")
         return self._reconcile(
             machine, verdict.properties, scope, trigger, truststore, recheck_conflicts
@@ -188,7 +185,9 @@ class Hub:
             applier = Applier(self.gateway, desired, self.owner, previous)
             outcome = Outcome()
             applier.apply_truststores(trust_steps, truststore, outcome)
-            applier.apply(steps, outcome)
+            refused = self._still_refused(previous, desired, trigger)
+            applier.apply([step for step in steps if not _held(step, refused)], outcome)
+            outcome.rows += [previous[str(step.ref)] for step in steps if _held(step, refused)]
         except ForbiddenError as error:
             missing = self._missing_permissions() or [error.reason]
             machine.fire("block", trust_message(self.owner.app, missing))
@@ -198,8 +197,8 @@ class Hub:
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome, previous)
         _settle(machine, outcome, empty=not desired, largest_source=largest_source(desired))
-        refused = outcome.count(AccountState.INVALID) > 0
-        self.store.refused_hash = desired.hash if refused else None
+        invalid = outcome.count(AccountState.INVALID) > 0
+        self.store.refused_hash = desired.hash if invalid else None
         requests = self.gateway.calls - calls_before
         report = self._finish(machine, trigger, outcome=outcome, requests=requests)
         report.plan = [*trust_steps, *steps]
@@ -272,17 +271,18 @@ class Hub:
     def _blocked_on_trust(self, machine: HubMachine) -> bool:
         return machine.current is HubState.BLOCKED and "juju trust" in self.store.status.message
 
-    def _refused_again(self, machine: HubMachine, desired: SparkProperties, trigger: str) -> bool:
-        """Whether the API server already refused exactly these properties (400/422).
+    def _still_refused(
+        self, previous: Mapping[str, AppliedRow], desired: SparkProperties, trigger: str
+    ) -> set[str]:
+        """The accounts whose Secret the API server refused with exactly these properties.
 
-        Writing them again would be refused again, so until they change, or the operator asks
-        (`reconcile`, an upgrade or a new leader), the pass stays blocked without writing.
+        Writing them again would be refused again (400/422), so until the properties change,
+        or the operator asks (`reconcile`, an upgrade, a new leader), they are not written;
+        every other account is reconciled as usual.
         """
-        return (
-            machine.current is HubState.BLOCKED
-            and self.store.refused_hash == desired.hash
-            and trigger not in RETRY_REFUSED_TRIGGERS
-        )
+        if self.store.refused_hash != desired.hash or trigger in RETRY_REFUSED_TRIGGERS:
+            return set()
+        return {key for key, row in previous.items() if row.state is AccountState.INVALID}
 
     def _review_watch_access(self) -> None:
         """Record which of the watcher's permissions are missing (kept until the next review)."""
@@ -388,6 +388,11 @@ def _conflicts(applied: Mapping[str, AppliedRow]) -> set[AccountRef]:
     return {
         AccountRef.parse(key) for key, row in applied.items() if row.state is AccountState.CONFLICT
     }
+
+
+def _held(step: Step, refused: set[str]) -> bool:
+    """Whether `step` would write a Secret the API server already refused as it is."""
+    return step.action in (Action.CREATE, Action.UPDATE, Action.ADOPT) and str(step.ref) in refused
 
 
 def _served(steps: Sequence[Step]) -> set[str]:

@@ -187,13 +187,16 @@ def test_the_api_servers_refusal_blocks_instead_of_retrying_forever(hook, cluste
     assert "the API server refused the Secret of 3 accounts" in out.unit_status.message
     assert versions(hook.server) == prime_versions
     blocked = out.unit_status
+    add_account(hook.server, "team-b", "dave")  # every other account is still served
     out = hook.run(lambda on: on.update_status())  # the same data would be refused again
     assert out.unit_status == blocked
     assert hook.server.count("PUT") == 0
+    assert hook.server.count("POST", "/secrets") == 1
+    assert hub_secret(hook.server, "team-b", "dave") is not None
     hook.server.clear_faults()
     hook.config = {"spark-properties": "spark.executor.memory=6g"}  # a change: written again
     out = hook.run(config_changed)
-    assert out.unit_status == testing.ActiveStatus("3 accounts in sync")
+    assert out.unit_status == testing.ActiveStatus("4 accounts in sync")
 
 
 # -- the store keeps no value ---------------------------------------------------------------------
