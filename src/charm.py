@@ -137,7 +137,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         hub.store.problems = problems
         for problem in problems:
             logger.warning(problem)
-        self.accounts.publish(hub.store.desired())
+        self.accounts.publish(hub.desired)
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
 
     def _ensure_accounts(self) -> list[str]:
@@ -277,7 +277,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         reveal = bool(event.params.get("reveal", False))
         account = event.params.get("account")
         if not account:
-            shown = hub.desired_config(reveal)
+            shown = hub.desired_config(self._inputs()[0], reveal)
             event.set_results({"count": len(shown), "properties": json.dumps(shown, indent=1)})
             return
         try:

@@ -17,7 +17,8 @@ from core.cluster import Account, AccountRef, Owner, secret_name
 from core.config import Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
-from k8s import ForbiddenError, KubeError, KubeGateway
+from core.values import largest_source, oversized, screen_all
+from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
 from machine import HubMachine, HubState, StatusReport, status_for
 from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
 from render.s3 import TrustStore
@@ -25,6 +26,8 @@ from store import AccountState, AppliedRow, JournalEntry, Store
 
 logger = logging.getLogger(__name__)
 
+RETRY_REFUSED_TRIGGERS = frozenset({"reconcile-action", "upgrade-charm", "leader-elected"})
+"""Passes that write again properties the API server refused (otherwise only a change does)."""
 NOTHING_TO_DISTRIBUTE = "nothing to distribute: relate an integration or set spark-properties"
 
 
@@ -41,8 +44,11 @@ def evaluate(results: Sequence[SourceResult], distributed_before: bool = False) 
     """Decide from the sources' results (pure).
 
     With nothing to distribute, the hub waits — unless it has distributed properties before:
-    then the last source was removed, and its properties must leave every Secret.
+    then the last source was removed, and its properties must leave every Secret. A key or
+    value that cannot reach Spark exactly, or a Secret over Kubernetes' size limit, blocks
+    (`core.values`).
     """
+    results = screen_all(results)
     invalid = [r for r in results if isinstance(r, Invalid)]
     if invalid:
         return Verdict("block", "; ".join(str(r) for r in invalid))
@@ -53,6 +59,8 @@ def evaluate(results: Sequence[SourceResult], distributed_before: bool = False) 
     properties = SparkProperties.merge(contributions)
     if not properties and not distributed_before:
         return Verdict("wait", NOTHING_TO_DISTRIBUTE)
+    if too_big := oversized(properties):
+        return Verdict("block", too_big)
     return Verdict("reconcile", properties=properties)
 
 
@@ -86,6 +94,8 @@ class Hub:
         self.store = store
         self.gateway = gateway
         self.owner = owner
+        self.desired: SparkProperties | None = None
+        """The properties of the last pass run (None: it had none to distribute)."""
 
     def close(self) -> None:
         """Close the store and the gateway's connections."""
@@ -119,6 +129,7 @@ class Hub:
         """
         verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
         machine = HubMachine(self.store.machine_state)
+        self.desired = verdict.properties
         if verdict.properties is not None:
             self.store.set_desired(verdict.properties)
         if not leader:
@@ -128,6 +139,9 @@ class Hub:
             if missing:
                 machine.fire("block", trust_message(self.owner.app, missing))
                 return self._finish(machine, trigger)
+            self._review_watch_access()
+        elif self.store.watch_missing:  # until `juju trust` is run (no event says so)
+            self._review_watch_access()
         if verdict.properties is None:
             machine.fire(verdict.trigger, verdict.reason)
             return self._finish(machine, trigger)
@@ -171,7 +185,9 @@ class Hub:
             applier = Applier(self.gateway, desired, self.owner, previous)
             outcome = Outcome()
             applier.apply_truststores(trust_steps, truststore, outcome)
-            applier.apply(steps, outcome)
+            refused = self._still_refused(previous, desired, trigger)
+            applier.apply([step for step in steps if not _held(step, refused)], outcome)
+            outcome.rows += [previous[str(step.ref)] for step in steps if _held(step, refused)]
         except ForbiddenError as error:
             missing = self._missing_permissions() or [error.reason]
             machine.fire("block", trust_message(self.owner.app, missing))
@@ -180,7 +196,9 @@ class Hub:
             machine.reason = f"reconciling (retrying: {error.reason})"
             return self._finish(machine, trigger)
         self._record(observation.accounts, scope, outcome, previous)
-        _settle(machine, outcome, empty=not desired)
+        _settle(machine, outcome, empty=not desired, largest_source=largest_source(desired))
+        invalid = outcome.count(AccountState.INVALID) > 0
+        self.store.refused_hash = desired.hash if invalid else None
         requests = self.gateway.calls - calls_before
         report = self._finish(machine, trigger, outcome=outcome, requests=requests)
         report.plan = [*trust_steps, *steps]
@@ -220,9 +238,13 @@ class Hub:
     ) -> PassReport:
         """Persist the machine's state and status, journal the pass, and report it."""
         status = standby or status_for(machine.current, machine.reason)
+        if status.name == "active" and not standby and (unwatched := self.store.watch_missing):
+            status = StatusReport(status.name, status.message + self._watch_note(unwatched))
         with self.store.transaction():
             self.store.machine_state = machine.current.value
             self.store.status = status
+        if machine.current is HubState.ACTIVE:
+            self.store.discard_set_aside()
         report = PassReport(machine.current, status.message, outcome=outcome)
         self._journal(trigger, report, requests)
         return report
@@ -248,6 +270,34 @@ class Hub:
 
     def _blocked_on_trust(self, machine: HubMachine) -> bool:
         return machine.current is HubState.BLOCKED and "juju trust" in self.store.status.message
+
+    def _still_refused(
+        self, previous: Mapping[str, AppliedRow], desired: SparkProperties, trigger: str
+    ) -> set[str]:
+        """The accounts whose Secret the API server refused with exactly these properties.
+
+        Writing them again would be refused again (400/422), so until the properties change,
+        or the operator asks (`reconcile`, an upgrade, a new leader), they are not written;
+        every other account is reconciled as usual.
+        """
+        if self.store.refused_hash != desired.hash or trigger in RETRY_REFUSED_TRIGGERS:
+            return set()
+        return {key for key, row in previous.items() if row.state is AccountState.INVALID}
+
+    def _review_watch_access(self) -> None:
+        """Record which of the watcher's permissions are missing (kept until the next review)."""
+        try:
+            missing = self.gateway.missing_permissions(WATCH_PERMISSIONS)
+        except KubeError as error:
+            logger.info("cannot review the watcher's access: %s", error.reason)
+            return
+        self.store.watch_missing = [str(permission) for permission in missing]
+
+    def _watch_note(self, missing: Sequence[str]) -> str:
+        return (
+            f"; the watcher cannot watch (missing: {', '.join(missing)}), so changes are seen "
+            f"at update-status only: run `juju trust {self.owner.app} --scope=cluster`"
+        )
 
     def _missing_permissions(self) -> list[object]:
         try:
@@ -276,10 +326,16 @@ class Hub:
             listed.append(_describe(row))
         return listed
 
-    def desired_config(self, reveal: bool) -> dict[str, dict[str, str]]:
-        """The properties the hub distributes, with their sources."""
-        desired = self.store.desired()
-        return desired.masked(reveal) if desired else {}
+    def desired_config(
+        self, results: Sequence[SourceResult], reveal: bool
+    ) -> dict[str, dict[str, str]]:
+        """The properties the hub distributes from `results` (this hook's inputs), by source.
+
+        The store keeps no values, so they come from the inputs; inputs that block or wait
+        show no properties (the status says why).
+        """
+        verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
+        return verdict.properties.masked(reveal) if verdict.properties is not None else {}
 
     def account_config(self, ref: AccountRef, reveal: bool) -> dict[str, str] | None:
         """The properties an account's hub Secret holds now, or None if it has none."""
@@ -297,11 +353,22 @@ class Hub:
         return shown
 
 
-def _settle(machine: HubMachine, outcome: Outcome, empty: bool) -> None:
+def refused_message(accounts: int, largest_source: str) -> str:
+    """The blocked message when the API server refuses the hub's Secrets (400/422)."""
+    return (
+        f"the API server refused the Secret of {accounts} accounts as invalid (see "
+        f"list-accounts); the largest source is {largest_source}: fix or shrink it"
+    )
+
+
+def _settle(machine: HubMachine, outcome: Outcome, empty: bool, largest_source: str = "") -> None:
     """Converge when every account is settled; otherwise say what is left, and why."""
     total = len(outcome.rows)
     in_sync = outcome.count(AccountState.IN_SYNC)
     conflicts = outcome.count(AccountState.CONFLICT)
+    if invalid := outcome.count(AccountState.INVALID):
+        machine.fire("block", refused_message(invalid, largest_source))
+        return
     if in_sync + conflicts == total and not outcome.truststore_errors:
         message = f"{in_sync} accounts in sync"
         if conflicts:
@@ -321,6 +388,11 @@ def _conflicts(applied: Mapping[str, AppliedRow]) -> set[AccountRef]:
     return {
         AccountRef.parse(key) for key, row in applied.items() if row.state is AccountState.CONFLICT
     }
+
+
+def _held(step: Step, refused: set[str]) -> bool:
+    """Whether `step` would write a Secret the API server already refused as it is."""
+    return step.action in (Action.CREATE, Action.UPDATE, Action.ADOPT) and str(step.ref) in refused
 
 
 def _served(steps: Sequence[Step]) -> set[str]:

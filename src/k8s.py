@@ -91,6 +91,10 @@ class ForbiddenError(KubeError):
     """403: the hub lacks a permission."""
 
 
+class InvalidError(KubeError):
+    """400 or 422: the API server refuses the object itself; retrying the same write is futile."""
+
+
 class UnavailableError(KubeError):
     """Retries exhausted on 429, 5xx or connection errors."""
 
@@ -126,14 +130,19 @@ class Permission:
 
 HUB_PERMISSIONS: tuple[Permission, ...] = (
     Permission("list", "serviceaccounts"),
-    Permission("watch", "serviceaccounts"),
     Permission("list", "secrets"),
-    Permission("watch", "secrets"),
     Permission("get", "secrets"),
     Permission("create", "secrets"),
     Permission("update", "secrets"),
     Permission("delete", "secrets"),
 )
+"""What a pass needs: without any of these the hub is blocked."""
+
+WATCH_PERMISSIONS: tuple[Permission, ...] = (
+    Permission("watch", "serviceaccounts"),
+    Permission("watch", "secrets"),
+)
+"""What only the watcher needs: without them passes still work, run at update-status only."""
 
 
 def _describe(error: BaseException) -> str:
@@ -458,6 +467,8 @@ def _translate(error: ApiError) -> KubeError:
         return ForbiddenError(code, error.status.message or reason)
     if code == 429 or code >= 500:
         return UnavailableError(code, _describe(error))
+    if code in (400, 422):
+        return InvalidError(code, reason or "Invalid")
     return KubeError(code, error.status.message or reason)
 
 

@@ -27,6 +27,7 @@ manifest is re-read) or the manifest still lacks the hub's Secret (1 GET).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -432,7 +433,9 @@ class AccountProvider(ops.Object):
     def publish(self, desired: SparkProperties | None, full: bool | None = None) -> None:
         """Answer every valid request with `secret-extra` (leader only, after the hub's pass).
 
-        `spark-properties` is `desired` (or `{}` when None); the Juju secret is written only
+        `spark-properties` is `desired`; when None (the pass distributes nothing: waiting or
+        blocked) each relation keeps what it was last given (`{}` if nothing). The store keeps
+        no values, so this is read back from the answer itself. The Juju secret is written only
         when its content changes. The manifest is re-read on a full pass (see
         `ensure_accounts`), on the first answer, after a change of `service-account` or of the
         properties, and once the hub's Secret appears. An account that does not exist gets no
@@ -441,7 +444,7 @@ class AccountProvider(ops.Object):
         if not self._charm.unit.is_leader():
             return
         full = self._full if full is None else full
-        properties = desired.as_dict() if desired is not None else {}
+        properties = desired.as_dict() if desired is not None else None
         for relation in self.interface.relations:
             try:
                 request = self.interface.request(relation)
@@ -458,11 +461,13 @@ class AccountProvider(ops.Object):
         self,
         relation: ops.Relation,
         request: ServiceAccountRequest,
-        properties: dict[str, str],
+        properties: dict[str, str] | None,
         full: bool,
     ) -> None:
         ref = AccountRef(request.namespace, request.username)
         published = self.interface.published(relation)
+        if properties is None:
+            properties = _published_properties(published)
         manifest = None
         if (
             full
@@ -488,6 +493,17 @@ class AccountProvider(ops.Object):
         if manifest_lists(published.get(RESOURCE_MANIFEST, ""), "Secret", name):
             return False
         return self.manager.hub_secret_exists(ref)
+
+
+def _published_properties(published: dict[str, str] | None) -> dict[str, str]:
+    """The `spark-properties` of an earlier answer (our own JSON), or `{}`."""
+    try:
+        loaded = json.loads((published or {}).get(SPARK_PROPERTIES, "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {str(key): str(value) for key, value in loaded.items()}
 
 
 def _describe(relation: ops.Relation) -> str:

@@ -37,6 +37,7 @@ from k8s import (
     AlreadyExistsError,
     ConflictError,
     ForbiddenError,
+    InvalidError,
     KubeError,
     KubeGateway,
     NotFoundError,
@@ -297,7 +298,8 @@ class Applier:
             if self._unavailable >= BREAKER:
                 outcome.interrupted = error.reason
             logger.warning("account %s: %s", key, error.reason)
-            outcome.rows.append(self._row(step.ref, AccountState.ERROR, "", error))
+            state = AccountState.INVALID if isinstance(error, InvalidError) else AccountState.ERROR
+            outcome.rows.append(self._row(step.ref, state, "", error))
 
     def _settle(self, step: Step, outcome: Outcome) -> tuple[AccountState, str]:
         """Bring one account's Secret to the desired data; returns its state and version."""

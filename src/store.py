@@ -1,12 +1,17 @@
 """The desired-state store: a SQLite file on the charm's Juju storage (sqlite-utils).
 
-It holds what the hub wants (the merged properties and their hash), what it has seen (the
-accounts in the cluster), what it did (per-account applied state), the state machine's state,
-and a bounded journal of passes. It is a *rebuildable cache*: the cluster and Juju are the truth,
-so a deleted or corrupt file is replaced by an empty one and the next pass fills it again from
-relations, config and the cluster without rewriting any Secret that is already in sync.
+It holds what the hub wants (the keys of the merged properties, their sources and the hash of
+the Secret data — never a value), what it has seen (the accounts in the cluster), what it did
+(per-account applied state), the state machine's state, and a bounded journal of passes. It is
+a *rebuildable cache*: the cluster and Juju are the truth, so a deleted or corrupt file — one
+SQLite cannot open, or whose pages fail `PRAGMA quick_check` — is set aside as
+`<file>.corrupt-<time>` (only the latest copy is kept, and it is removed once the rebuilt store
+has recorded a converged pass) and the next pass fills a new file again from relations, config
+and the cluster without rewriting any Secret that is already in sync.
 
-The file is created with mode 0600: it holds credentials (the desired properties).
+Values (credentials among them) are never written: schema version 3 drops those older files
+held, and `secure_delete` with a `VACUUM` leaves no copy in free pages. The file is still
+created with mode 0600.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from machine import StatusReport
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 JOURNAL_LIMIT = 200
 
 
@@ -43,6 +48,8 @@ class AccountState(str, Enum):
     DRIFTED = "drifted"
     CONFLICT = "conflict"
     ERROR = "error"
+    INVALID = "invalid"
+    """The API server refused the Secret as written (400/422): the operator must act."""
 
 
 @dataclass
@@ -119,7 +126,16 @@ def _migrate_2(db: sqlite_utils.Database) -> None:
     db["applied"].create_index(["state"])  # type: ignore[union-attr]
 
 
-MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {1: _migrate_1, 2: _migrate_2}
+def _migrate_3(db: sqlite_utils.Database) -> None:
+    """Drop the desired properties' values (versions ≤ 2 stored them, credentials included)."""
+    db.execute("DELETE FROM meta WHERE key = 'desired'")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite_utils.Database], None]] = {
+    1: _migrate_1,
+    2: _migrate_2,
+    3: _migrate_3,
+}
 """Schema version → the migration that produces it from the version before."""
 
 
@@ -128,6 +144,8 @@ class Store:
 
     def __init__(self, db: sqlite_utils.Database) -> None:
         self._db = db
+        self.rebuilding = False
+        """Whether corrupt copies of this file are set aside, awaiting a converged pass."""
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -141,26 +159,27 @@ class Store:
             path.touch(mode=0o600, exist_ok=True)
             os.chmod(path, 0o600)
         try:
-            return cls._open(path)
+            store = cls._open(path)
         except sqlite3.DatabaseError as error:
             if str(path) == ":memory:":
                 raise
-            aside = Path(f"{path}.corrupt-{int(time.time())}")
-            logger.warning("store %s unreadable (%s); moved to %s, rebuilding", path, error, aside)
-            os.replace(path, aside)
-            Path(path).touch(mode=0o600)
-            return cls._open(path)
+            _set_aside(Path(path), type(error).__name__)
+            store = cls._open(path)
+        if str(path) != ":memory:":
+            store.rebuilding = bool(_set_aside_copies(Path(path)))
+        return store
 
     @classmethod
     def _open(cls, path: Path | str) -> Store:
         db = sqlite_utils.Database(path)
         try:
-            db.execute(
-                "PRAGMA journal_mode=WAL" if str(path) != ":memory:" else "PRAGMA user_version"
-            )
+            db.execute("PRAGMA secure_delete = ON")
+            if str(path) != ":memory:":
+                db.execute("PRAGMA journal_mode=WAL")
+                _check_pages(db)
             store = cls(db)
             store._migrate()
-        except BaseException:
+        except BaseException:  # close it, whatever went wrong, then let the caller decide
             db.close()
             raise
         return store
@@ -181,6 +200,31 @@ class Store:
                 MIGRATIONS[version](self._db)
                 self._db.execute(f"PRAGMA user_version = {version}")
             logger.info("store migrated to schema version %d", version)
+        if current and current < 3:
+            self._db.execute("VACUUM")  # no page of the old file keeps a dropped value
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @property
+    def path(self) -> Path | None:
+        """The file, or None for an in-memory store."""
+        name = self._db.execute("PRAGMA database_list").fetchone()[2]
+        return Path(name) if name else None
+
+    def discard_set_aside(self) -> int:
+        """Remove the corrupt copies set aside before this file was rebuilt; how many.
+
+        Call once a pass has converged on the rebuilt file (then nothing in them is needed).
+        """
+        if self.path is None or not self.rebuilding:
+            return 0
+        self.rebuilding = False
+        removed = 0
+        for aside in _set_aside_copies(self.path):
+            aside.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            logger.info("store rebuilt: removed %d corrupt copy (copies)", removed)
+        return removed
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -227,18 +271,37 @@ class Store:
     def problems(self, problems: list[str]) -> None:
         self._set("provider_problems", json.dumps(problems))
 
-    def desired(self) -> SparkProperties | None:
-        """The last desired properties written, or None."""
-        text = self._get("desired")
-        return SparkProperties.from_json(text) if text else None
+    @property
+    def refused_hash(self) -> str | None:
+        """The hash of desired properties the API server refused (400/422), or None."""
+        return self._get("refused_hash") or None
+
+    @refused_hash.setter
+    def refused_hash(self, value: str | None) -> None:
+        if (value or "") != (self._get("refused_hash") or ""):
+            self._set("refused_hash", value or "")
+
+    @property
+    def watch_missing(self) -> list[str]:
+        """The watcher's permissions the last access review found missing."""
+        return json.loads(self._get("watch_missing") or "[]")
+
+    @watch_missing.setter
+    def watch_missing(self, missing: list[str]) -> None:
+        if json.dumps(missing) != (self._get("watch_missing") or "[]"):
+            self._set("watch_missing", json.dumps(missing))
+
+    def desired_keys(self) -> list[dict[str, object]]:
+        """Key, source and credential flag of each desired property (values are not stored)."""
+        return json.loads(self._get("desired_keys") or "[]")
 
     def set_desired(self, properties: SparkProperties) -> None:
-        """Record the desired properties and their hash (no write when they are unchanged)."""
-        text = properties.to_json()
-        if text == self._get("desired"):
+        """Record the desired properties' keys and hash (no write when they are unchanged)."""
+        keys = json.dumps(properties.describe())
+        if properties.hash == self._get("desired_hash") and keys == self._get("desired_keys"):
             return
         with self._db.conn:
-            self._set("desired", text)
+            self._set("desired_keys", keys)
             self._set("desired_hash", properties.hash)
 
     @property
@@ -323,6 +386,31 @@ class Store:
             )
             for at, trigger, state, message, accounts, writes, deletes, requests in rows
         ]
+
+
+def _check_pages(db: sqlite_utils.Database) -> None:
+    """Raise `sqlite3.DatabaseError` unless every page of the file is sound."""
+    problems = [row[0] for row in db.execute("PRAGMA quick_check").fetchall()]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError(f"quick_check found {len(problems)} problems")
+
+
+def _set_aside_copies(path: Path) -> list[Path]:
+    """The corrupt copies of `path`, oldest first."""
+    return sorted(path.parent.glob(f"{path.name}.corrupt-*"))
+
+
+def _set_aside(path: Path, why: str) -> None:
+    """Move a corrupt store (and its WAL) aside, keeping only this latest copy."""
+    for older in _set_aside_copies(path):
+        older.unlink(missing_ok=True)
+    aside = path.with_name(f"{path.name}.corrupt-{time.time_ns()}")
+    logger.warning("store %s unreadable (%s); moved to %s, rebuilding", path, why, aside.name)
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)
 
 
 def _applied_row(row: dict[str, object]) -> AppliedRow:

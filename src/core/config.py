@@ -15,8 +15,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.properties import is_property_key
+from core.values import shorten, text_problem
 
-_PATTERN_PART = re.compile(r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?$")
+_PATTERN_PART = re.compile(r"[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?")
+IDENTITY_PREFIXES = ("spark.kubernetes.authenticate.", "spark.kubernetes.namespace")
+"""Keys `spark-properties` may not set: who a job runs as, and where (see config.md)."""
+SINGLE_LINE_OPTIONS = ("driver-pod-template", "executor-pod-template", "spark-image")
 
 
 class ConfigError(ValueError):
@@ -73,6 +77,9 @@ class HubConfig(BaseModel):
         Raises:
             ConfigError: naming the option (and line or entry) that is wrong.
         """
+        for option in SINGLE_LINE_OPTIONS:
+            if problem := text_problem(str(options.get(option, "")).strip()):
+                raise ConfigError(f"{option} {problem}: it must be one line of text")
         try:
             return cls(
                 enable_dynamic_allocation=options.get("enable-dynamic-allocation", False),
@@ -94,12 +101,17 @@ class HubConfig(BaseModel):
 def parse_spark_properties(text: str) -> dict[str, str]:
     """Parse `spark-properties`: one `key=value` per line; blank lines and `#` comments skipped.
 
+    Lines end at a line feed only (a carriage return before it is dropped): any other line or
+    paragraph separator stays in the value, where `core.values` refuses it. A key set twice,
+    and the identity keys spark-client sets per account (`IDENTITY_PREFIXES`), are refused.
+
     Raises:
         ConfigError: naming the first bad line.
     """
     properties: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
+    lines: dict[str, int] = {}
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r").strip()
         if not line or line.startswith("#"):
             continue
         key, separator, value = line.partition("=")
@@ -110,9 +122,19 @@ def parse_spark_properties(text: str) -> dict[str, str]:
             )
         if not is_property_key(key):
             raise ConfigError(
-                f"spark-properties line {number}: {_shorten(key)!r} is not a Spark "
-                "property key (`spark.<name>`)"
+                f"spark-properties line {number}: {shorten(key)!r} is not a Spark "
+                "property key (`spark.` then letters, digits and `_*.-/@`)"
             )
+        if key.startswith(IDENTITY_PREFIXES):
+            raise ConfigError(
+                f"spark-properties line {number}: `{key}` is an identity key, which spark-client "
+                "sets for each account itself; remove it (see the charm's config reference)"
+            )
+        if key in lines:
+            raise ConfigError(
+                f"spark-properties lines {lines[key]} and {number} both set `{key}`: keep one"
+            )
+        lines[key] = number
         properties[key] = value.strip()
     return properties
 
@@ -129,9 +151,13 @@ def parse_scope(text: str) -> Scope:
         if not entry:
             continue
         namespace, separator, account = entry.partition(":")
-        if not separator or not _PATTERN_PART.match(namespace) or not _PATTERN_PART.match(account):
+        if (
+            not separator
+            or not _PATTERN_PART.fullmatch(namespace)
+            or not _PATTERN_PART.fullmatch(account)
+        ):
             raise ConfigError(
-                f"monitored-service-accounts entry {_shorten(entry)!r}: expected "
+                f"monitored-service-accounts entry {shorten(entry)!r}: expected "
                 "`namespace:account`, lower-case names, `*` as wildcard"
             )
         patterns.append(AccountPattern(namespace=namespace, account=account))
@@ -149,12 +175,7 @@ def parse_database_name(text: str) -> str:
     name = text.strip()
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise ConfigError(
-            f"metastore-database-name {_shorten(name)!r}: use lower-case letters, "
+            f"metastore-database-name {shorten(name)!r}: use lower-case letters, "
             "digits and `_`, starting with a letter"
         )
     return name
-
-
-def _shorten(text: str, limit: int = 40) -> str:
-    """The start of `text`, so a pasted credential never lands whole in a status."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"

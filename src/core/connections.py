@@ -40,6 +40,8 @@ from pydantic import (
     field_validator,
 )
 
+from core.values import text_problem
+
 PEM_CERTIFICATE = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -75,9 +77,9 @@ def _scalar(value: Any) -> Any:
 
 
 def _one_line(value: str) -> str:
-    """Refuse line breaks and NULs, which would corrupt spark8t's properties file."""
-    if any(char in value for char in "\r\n\x00"):
-        raise ValueError("must be a single line")
+    """Refuse line breaks, control characters and lone surrogates (see `core.values`)."""
+    if problem := text_problem(value):
+        raise ValueError(f"must be a single line of text ({problem.removeprefix('contains ')})")
     return value
 
 
@@ -86,7 +88,12 @@ def _stripped(value: str) -> str:
 
 
 def _secret_one_line(value: SecretStr) -> SecretStr:
-    _one_line(value.get_secret_value())
+    text = value.get_secret_value()
+    _one_line(text)
+    if text and not text.strip():
+        raise ValueError("is blank (only whitespace)")
+    if text != text.strip():
+        raise ValueError("has leading or trailing whitespace, which spark-client would strip")
     return value
 
 
@@ -151,14 +158,30 @@ class Connection(BaseModel):
     def from_relation(cls, data: Mapping[str, Any]) -> Self:
         """Parse the provider's relation data (as its library returns it).
 
+        A credential the provider delivered empty (the field is there, with no text) is not
+        "not delivered yet" but unusable: it raises `FieldError`, as a blank one does.
+
         Raises:
             MissingFieldsError: when a field in `REQUIRED` is absent or empty.
-            FieldError: when a delivered field is unusable.
+            FieldError: when a delivered field is unusable, or a credential is empty.
         """
+        credentials = cls.credential_fields()
+        for name in cls.REQUIRED:
+            if name in credentials and name in data and data[name] == "":
+                raise FieldError(name, "is empty")
         missing = [name for name in cls.REQUIRED if data.get(name) in (None, "", [], {})]
         if missing:
             raise MissingFieldsError(missing)
         return cls.validated(data)
+
+    @classmethod
+    def credential_fields(cls) -> frozenset[str]:
+        """The relation fields (aliases) holding credentials."""
+        return frozenset(
+            info.alias or name
+            for name, info in cls.model_fields.items()
+            if info.annotation is SecretStr
+        )
 
     @classmethod
     def validated(cls, data: Mapping[str, Any]) -> Self:
@@ -446,6 +469,10 @@ class LokiEndpoint(Connection):
     url: HttpUrl
 
 
+MAX_JSON_FIELD = 64 * 1024
+"""The longest JSON databag field the hub parses (endpoints and the like are far shorter)."""
+
+
 def json_field(data: Mapping[str, str], field: str, model: type[ConnectionT]) -> ConnectionT:
     """Parse the JSON object in databag field `field` into `model`.
 
@@ -456,9 +483,11 @@ def json_field(data: Mapping[str, str], field: str, model: type[ConnectionT]) ->
     raw = data.get(field)
     if not raw:
         raise MissingFieldsError([field])
+    if len(raw) > MAX_JSON_FIELD:
+        raise FieldError(field, f"longer than {MAX_JSON_FIELD} characters")
     try:
         content = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # a hostile nesting depth is not JSON to us
         raise FieldError(field, "not JSON") from None
     if not isinstance(content, dict):
         raise FieldError(field, "not a JSON object")

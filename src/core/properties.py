@@ -5,7 +5,8 @@ This module owns three facts of the wire contract with spark8t (see
 
 * a Secret key is the Spark key encoded byte-wise: `[A-Za-z0-9.-]` stays, every other UTF-8
   byte becomes `_` plus two lowercase hex digits (spark8t's `K8sSecretKeySerializer`);
-* the hub's Secret holds one key per property and the raw value, and nothing else;
+* the hub's Secret holds one key per property and its value as spark8t must copy it into the
+  properties file `spark-submit` loads (`core.values.escape_value`), and nothing else;
 * the desired state of a Secret is identified by the sha256 of its canonical data, which is
   also how the live data of a Secret is checked for drift.
 
@@ -24,8 +25,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 _SAFE_KEY_CHARS = frozenset(string.ascii_letters + string.digits + "-.")
-_PROPERTY_KEY = re.compile(r"^spark\.[A-Za-z0-9_*.\-/:@]*[A-Za-z0-9_*\-]$")
-_SENSITIVE_KEY = re.compile(r"(secret|password|passwd|token|credential|\.key($|\.))", re.I)
+_PROPERTY_KEY = re.compile(r"spark\.[A-Za-z0-9_*.\-/@]*[A-Za-z0-9_*\-]")
+_SENSITIVE_KEY = re.compile(r"(secret|password|passwd|token|credential|\.key(\Z|\.))", re.I)
 
 
 class Source(str, Enum):
@@ -50,7 +51,7 @@ PRECEDENCE: tuple[Source, ...] = tuple(Source)
 
 def is_property_key(key: str) -> bool:
     """Whether `key` looks like a Spark (or `spark.hadoop.*`) property key."""
-    return bool(_PROPERTY_KEY.match(key))
+    return bool(_PROPERTY_KEY.fullmatch(key))
 
 
 def looks_sensitive(key: str) -> bool:
@@ -87,6 +88,15 @@ def decode_key(encoded: str) -> str:
     return out.decode("utf-8")
 
 
+def escape_value(value: str) -> str:
+    """The Secret form of `value`: what spark8t's file must hold for the JVM to read `value`.
+
+    Backslashes are doubled and line breaks written as backslash-n / backslash-r; every other
+    character the hub accepts (see `core.values`) means itself to `java.util.Properties`.
+    """
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def data_hash(data: Mapping[str, str]) -> str:
     """The sha256 of Secret data (encoded key → raw value), independent of key order."""
     canonical = json.dumps(dict(sorted(data.items())), separators=(",", ":"), ensure_ascii=False)
@@ -101,11 +111,13 @@ class Contribution:
         source: the source.
         properties: Spark key → value.
         sensitive: the keys whose values are credentials (masked in every output).
+        multiline: the keys whose values may hold line breaks (a PEM key, for instance).
     """
 
     source: Source
     properties: Mapping[str, str] = field(repr=False)  # values may be credentials
     sensitive: frozenset[str] = frozenset()
+    multiline: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -136,37 +148,23 @@ class SparkProperties:
                 )
         return cls(tuple(resolved[key] for key in sorted(resolved)))
 
-    @classmethod
-    def from_json(cls, text: str) -> SparkProperties:
-        """Rebuild from `to_json` output."""
-        return cls(
-            tuple(
-                Property(row["key"], row["value"], Source(row["source"]), row["sensitive"])
-                for row in json.loads(text)
-            )
-        )
-
-    def to_json(self) -> str:
-        """A JSON form for the store."""
-        return json.dumps(
-            [
-                {
-                    "key": p.key,
-                    "value": p.value,
-                    "source": p.source.value,
-                    "sensitive": p.sensitive,
-                }
-                for p in self.items
-            ]
-        )
-
     def as_dict(self) -> dict[str, str]:
         """Spark key → value."""
         return {p.key: p.value for p in self.items}
 
     def secret_data(self) -> dict[str, str]:
-        """Encoded Secret key → raw value: exactly the `data` of the hub's Secret (un-base64ed)."""
-        return {encode_key(p.key): p.value for p in self.items}
+        """Encoded Secret key → escaped value: exactly the hub's Secret `data` (un-base64ed).
+
+        A value is escaped for the properties file spark8t copies it into unchanged, so that
+        the JVM reads exactly `Property.value` (see `core.values`).
+        """
+        return {encode_key(p.key): escape_value(p.value) for p in self.items}
+
+    def describe(self) -> list[dict[str, object]]:
+        """Key, source and credential flag of each property: what may be stored (no value)."""
+        return [
+            {"key": p.key, "source": p.source.value, "sensitive": p.sensitive} for p in self.items
+        ]
 
     @functools.cached_property
     def hash(self) -> str:

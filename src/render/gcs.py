@@ -8,9 +8,10 @@ can only distribute properties: a key *file* would need a mounted Secret (see th
 design in `docs/reference/integrations.md`). Connector 3.x dropped inline keys and only reads a
 JSON key file; it is not supported by this integration.
 
-The private key is multi-line PEM; spark8t writes every property as one `key=value` line of a
-Java properties file, so its line breaks are written as the two characters `\\n`, which
-`java.util.Properties` turns back into line breaks when `spark-submit` loads the file.
+The private key is multi-line PEM: the contribution declares it `multiline`, and the Secret
+holds its line breaks as the two characters `\\n` (`core.properties.escape_value`), which
+`java.util.Properties` turns back into line breaks when `spark-submit` loads the file spark8t
+writes; so the connector reads the PEM exactly.
 """
 
 from __future__ import annotations
@@ -25,11 +26,6 @@ PRIVATE_KEY = f"{_PREFIX}auth.service.account.private.key"
 PRIVATE_KEY_ID = f"{_PREFIX}auth.service.account.private.key.id"
 
 
-def properties_escape(text: str) -> str:
-    r"""Escape `text` for one line of a Java properties file (`\\`, CR and LF)."""
-    return text.replace("\\", "\\\\").replace("\r", "").replace("\n", "\\n")
-
-
 def render_gcs(connection: GCSConnection) -> Contribution:
     """The GCS connector properties for one bucket and service account."""
     key = connection.secret_key
@@ -39,9 +35,14 @@ def render_gcs(connection: GCSConnection) -> Contribution:
         f"{_PREFIX}auth.service.account.enable": "true",
         f"{_PREFIX}auth.service.account.email": key.client_email,
         PRIVATE_KEY_ID: key.private_key_id.get_secret_value(),
-        PRIVATE_KEY: properties_escape(key.private_key.get_secret_value().strip()),
+        PRIVATE_KEY: key.private_key.get_secret_value().strip().replace("\r\n", "\n"),
     }
     if key.project_id:
         properties[f"{_PREFIX}project.id"] = key.project_id
     properties |= locations(f"gs://{connection.bucket}/", connection.path)
-    return Contribution(Source.GCS, properties, frozenset({PRIVATE_KEY, PRIVATE_KEY_ID}))
+    return Contribution(
+        Source.GCS,
+        properties,
+        sensitive=frozenset({PRIVATE_KEY, PRIVATE_KEY_ID}),
+        multiline=frozenset({PRIVATE_KEY}),
+    )

@@ -19,6 +19,7 @@ the merge never has to choose between stores.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from core.inputs import SourceResult
@@ -78,10 +79,9 @@ def apply_store_priority(stores: Mapping[Source, SourceResult]) -> dict[Source, 
     result: dict[Source, SourceResult] = {}
     for store, outcome in stores.items():
         if store != primary and isinstance(outcome, Contribution):
-            outcome = Contribution(
-                outcome.source,
-                {k: v for k, v in outcome.properties.items() if k not in LOCATION_KEYS},
-                outcome.sensitive,
+            outcome = dataclasses.replace(
+                outcome,
+                properties={k: v for k, v in outcome.properties.items() if k not in LOCATION_KEYS},
             )
         result[store] = outcome
     return result

@@ -84,20 +84,43 @@ def guarded(
 
 
 class ShieldedRelationChanged:
-    """Mixin for a library requirer: a secret not readable yet is not a hook error.
+    """Mixin for a library requirer: nothing a provider sends makes its handlers error the hook.
 
-    The libraries read the provider's Juju secret in their own relation-changed handler, before
-    the hub's pass; a secret that is published but not yet readable (not granted yet) makes
-    them raise. The pass reads the same relation right after and reports it as incomplete, so
-    the handler's error is logged (without its message, which may quote data) and dropped.
+    The libraries parse the provider's data (and read its Juju secret) in their own
+    relation-changed and secret-changed handlers, before the hub's pass. A secret published but
+    not readable yet raises `ModelError`; malformed data (non-JSON `requests`, wrong types)
+    raises whatever the library's parser raises (pydantic's `ValidationError`, `TypeError`,
+    ...). Either way the handler's error is logged — its type and place, never its message,
+    which may quote the data — and dropped: the pass reads the same relation right after, and
+    reports it as incomplete or invalid, for that relation only.
     """
 
     def _on_relation_changed_event(self, event: ops.RelationChangedEvent) -> None:
-        try:
-            super()._on_relation_changed_event(event)  # type: ignore[misc]
-        except ops.ModelError as error:  # SecretNotFoundError is a ModelError
-            logger.info(
-                "%s: provider data not readable yet (%s); the pass will wait",
-                event.relation.name,
-                type(error).__name__,
-            )
+        library: Any = super()
+        _shielded(lambda: library._on_relation_changed_event(event), event.relation.name)
+
+    def _on_secret_changed_event(self, event: ops.SecretChangedEvent) -> None:
+        library: Any = super()
+        _shielded(lambda: library._on_secret_changed_event(event), "secret-changed")
+
+
+def _shielded(handler: Callable[[], object], where: str) -> None:
+    """Run a library's handler; log and drop any exception (see `ShieldedRelationChanged`)."""
+    try:
+        handler()
+    except ops.ModelError as error:  # SecretNotFoundError is a ModelError
+        logger.info(
+            "%s: provider data not readable yet (%s); the pass will wait",
+            where,
+            type(error).__name__,
+        )
+    except Exception as error:  # noqa: BLE001 - a provider's data must never fail the hook
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        logger.warning(
+            "%s: the relation library failed on the provider's data (%s at %s:%s); "
+            "the pass reports the relation",
+            where,
+            type(error).__name__,
+            frame.filename.rsplit("/", 1)[-1],
+            frame.lineno,
+        )

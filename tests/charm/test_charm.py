@@ -177,7 +177,8 @@ def test_get_config_masks_credentials_unless_revealed(ctx, base_state, cluster):
     }
     assert "hunter2" not in json.dumps(ctx.action_results)
     assert all("hunter2" not in line.message for line in ctx.juju_log)
-    ctx.run(ctx.on.action("get-config", params={"reveal": True}), base_state())
+    state = base_state(config=SECRET_CONFIG)
+    ctx.run(ctx.on.action("get-config", params={"reveal": True}), state)
     shown = json.loads(ctx.action_results["properties"])
     assert shown["spark.hadoop.fs.s3a.secret.key"]["value"] == "hunter2"
 

@@ -6,8 +6,9 @@ import json
 import pytest
 
 from core.connections import FieldError, GCSConnection, MissingFieldsError
-from core.properties import Source
-from render.gcs import properties_escape, render_gcs
+from core.properties import Source, SparkProperties
+from core.values import screen
+from render.gcs import render_gcs
 
 PRIVATE_KEY = (
     "-----BEGIN PRIVATE KEY-----\n"
@@ -42,7 +43,6 @@ def render(info):
 
 def test_every_property_from_a_full_gcs_relation():
     contribution = render(GCS_INFO)
-    escaped_key = PRIVATE_KEY.strip().replace("\n", "\\n")
     assert contribution.source is Source.GCS
     assert contribution.properties == {
         "spark.hadoop.fs.gs.impl": "com.google.cloud.hadoop.fs.gcs.GoogleHadoopFileSystem",
@@ -55,7 +55,7 @@ def test_every_property_from_a_full_gcs_relation():
         "spark.hadoop.fs.gs.auth.service.account.private.key.id": SERVICE_ACCOUNT[
             "private_key_id"
         ],
-        "spark.hadoop.fs.gs.auth.service.account.private.key": escaped_key,
+        "spark.hadoop.fs.gs.auth.service.account.private.key": PRIVATE_KEY.strip(),
         "spark.eventLog.enabled": "true",
         "spark.eventLog.dir": "gs://spark-bucket/spark-events",
         "spark.history.fs.logDirectory": "gs://spark-bucket/spark-events",
@@ -68,12 +68,15 @@ def test_every_property_from_a_full_gcs_relation():
     }
 
 
-def test_every_value_is_one_line_and_the_key_reads_back_through_java_properties_escapes():
-    properties = render(GCS_INFO).properties
-    assert all("\n" not in value and "\r" not in value for value in properties.values())
-    value = properties["spark.hadoop.fs.gs.auth.service.account.private.key"]
-    assert value.replace("\\n", "\n") == PRIVATE_KEY.strip()
-    assert properties_escape("a\\b\r\nc") == "a\\\\b\\nc"
+def test_only_the_private_key_is_multi_line_and_its_secret_form_escapes_the_line_breaks():
+    contribution = render(GCS_INFO)
+    key = "spark.hadoop.fs.gs.auth.service.account.private.key"
+    assert contribution.multiline == {key}
+    assert screen(contribution) is contribution
+    others = {k: v for k, v in contribution.properties.items() if k != key}
+    assert all("\n" not in value and "\r" not in value for value in others.values())
+    data = SparkProperties.merge([contribution]).secret_data()
+    assert data[key] == PRIVATE_KEY.strip().replace("\n", "\\n")
 
 
 @pytest.mark.parametrize(

@@ -269,7 +269,7 @@ def test_gcs_relation_with_complete_data():
         "spark@spark-project.iam.gserviceaccount.com"
     )
     assert gcs.properties["spark.hadoop.fs.gs.auth.service.account.private.key"] == (
-        PRIVATE_KEY.strip().replace("\n", "\\n")
+        PRIVATE_KEY.strip()
     )
     assert gcs.properties["spark.eventLog.dir"] == "gs://spark-gcs/events"
 

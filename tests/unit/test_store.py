@@ -18,7 +18,7 @@ def test_new_store_is_private_and_at_the_latest_schema(tmp_path):
     assert store.schema_version == SCHEMA_VERSION
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert store.machine_state is None
-    assert store.desired() is None
+    assert store.desired_keys() == []
     assert store.status == StatusReport("waiting", "")
     store.close()
 
@@ -35,7 +35,7 @@ def test_round_trips(tmp_path):
     )
     store.close()
     again = Store.open(tmp_path / "hub.sqlite3")
-    assert again.desired() == desired
+    assert again.desired_keys() == [{"key": "spark.a", "source": "options", "sensitive": False}]
     assert again.desired_hash == desired.hash
     assert again.machine_state == "active"
     assert again.status.message == "1 accounts in sync"
@@ -98,3 +98,43 @@ def test_a_database_that_fails_to_open_is_closed(tmp_path, monkeypatch):
         opened[0].execute("SELECT 1")
     assert store.schema_version == SCHEMA_VERSION
     store.close()
+
+
+def test_inner_page_damage_is_detected_set_aside_and_only_the_latest_copy_kept(tmp_path):
+    path = tmp_path / "hub.sqlite3"
+    for round_ in range(2):
+        store = Store.open(path)
+        store.record_accounts(
+            [
+                {"key": f"a:{n}", "namespace": "a", "name": str(n), "uid": "", "in_scope": 1}
+                for n in range(200)
+            ]
+        )
+        store.close()
+        data = bytearray(path.read_bytes())
+        data[4096:] = b"\x5a" * (len(data) - 4096)  # the header page stays intact
+        path.write_bytes(bytes(data))
+        rebuilt = Store.open(path)
+        assert rebuilt.rebuilding
+        assert rebuilt.accounts() == []
+        assert len(list(tmp_path.glob("hub.sqlite3.corrupt-*"))) == 1, round_
+        rebuilt.close()
+    again = Store.open(path)
+    assert again.discard_set_aside() == 1
+    assert not list(tmp_path.glob("hub.sqlite3.corrupt-*"))
+    assert again.discard_set_aside() == 0
+    again.close()
+
+
+def test_schema_3_drops_the_values_older_files_stored(tmp_path, monkeypatch):
+    path = tmp_path / "hub.sqlite3"
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    old = Store.open(path)
+    old._set("desired", '[{"key": "spark.a.secret", "value": "hunter2-in-clear"}]')
+    old.close()
+    monkeypatch.undo()
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION == 3
+    store.close()
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("hub.sqlite3*"))
+    assert b"hunter2-in-clear" not in data
