@@ -433,18 +433,19 @@ class AccountProvider(ops.Object):
     def publish(self, desired: SparkProperties | None, full: bool | None = None) -> None:
         """Answer every valid request with `secret-extra` (leader only, after the hub's pass).
 
-        `spark-properties` is `desired`; when None (the pass distributes nothing: waiting or
-        blocked) each relation keeps what it was last given (`{}` if nothing). The store keeps
-        no values, so this is read back from the answer itself. The Juju secret is written only
-        when its content changes. The manifest is re-read on a full pass (see
-        `ensure_accounts`), on the first answer, after a change of `service-account` or of the
-        properties, and once the hub's Secret appears. An account that does not exist gets no
-        answer. API trouble is logged and retried on the next pass.
+        `spark-properties` is `desired`, each value in its properties-file form (as the hub's
+        Secret holds it: backslashes doubled, line breaks escaped); when None (the pass
+        distributes nothing: waiting or blocked) each relation keeps what it was last given
+        (`{}` if nothing): the store keeps no values, so this is read back from the answer
+        itself. The Juju secret is written only when its content changes. The manifest is
+        re-read on a full pass (see `ensure_accounts`), on the first answer, after a change of
+        `service-account` or of the properties, and once the hub's Secret appears. An account
+        that does not exist gets no answer. API trouble is logged and retried on the next pass.
         """
         if not self._charm.unit.is_leader():
             return
         full = self._full if full is None else full
-        properties = desired.as_dict() if desired is not None else None
+        properties = desired.escaped() if desired is not None else None
         for relation in self.interface.relations:
             try:
                 request = self.interface.request(relation)

@@ -160,6 +160,14 @@ class SparkProperties:
         """
         return {encode_key(p.key): escape_value(p.value) for p in self.items}
 
+    def escaped(self) -> dict[str, str]:
+        """Spark key → value escaped for a Java properties file (the Secret's values, by key).
+
+        What a consumer that writes `key=value` lines the way spark8t does must be given, so
+        that the JVM reads exactly `Property.value`.
+        """
+        return {p.key: escape_value(p.value) for p in self.items}
+
     def describe(self) -> list[dict[str, object]]:
         """Key, source and credential flag of each property: what may be stored (no value)."""
         return [

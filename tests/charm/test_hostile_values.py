@@ -18,7 +18,7 @@ from ops import testing
 from store import Store
 from tests import relations
 from tests.charm.test_integrations import NONE, Hook, contents, prime, versions
-from tests.cluster.helpers import add_account, hub_secret
+from tests.cluster.helpers import add_account, decoded, hub_secret
 from tests.kube_server.faults import Fault
 from tests.relations import PASSWORD, S3_PAYLOAD, SECRET_KEY
 
@@ -361,3 +361,24 @@ def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster
     assert isinstance(out.unit_status, testing.BlockedStatus)
     (kept,) = [s for s in out.secrets if s.owner == "app"]
     assert dict(kept.latest_content or kept.tracked_content) == content
+
+
+def test_requirers_get_each_value_in_its_properties_file_form(ctx, base_state, cluster):
+    relation = testing.Relation(
+        "spark-service-account",
+        remote_app_name="kyuubi",
+        remote_app_data={
+            "service-account": "team-a:alice",
+            "skip-creation": "true",
+            "requested-secrets": '["spark-properties"]',
+        },
+    )
+    config = {"spark-properties": "spark.hadoop.x.password=ends\\"}
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
+    )
+    (given,) = [s for s in out.secrets if s.owner == "app"]
+    content = dict(given.latest_content or given.tracked_content)
+    published = json.loads(content["spark-properties"])
+    assert published == {"spark.hadoop.x.password": "ends\\\\"}
+    assert published == decoded(hub_secret(cluster, "team-a", "alice"))
