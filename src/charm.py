@@ -18,7 +18,7 @@ from core.cluster import AccountRef, Owner
 from core.config import ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
-from k8s import PROVIDER_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
+from k8s import PROVIDER_PERMISSIONS, ForbiddenError, HookBudget, KubeError, KubeGateway
 from provider import RELATION_NAME, AccountProvider, describe_problems
 from reconciler import remove_owned
 from render.options import render_options, render_spark_properties
@@ -111,9 +111,15 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         return self._opened
 
     def _gateway(self) -> KubeGateway:
-        """The Kubernetes gateway, built on first use in a hook."""
+        """The Kubernetes gateway, built on first use in a hook, with the hook's one budget.
+
+        The hub's pass and every spark-service-account relation's work share it, so an outage
+        costs one bounded wait per hook, not one per call.
+        """
         if self._kube is None:
-            self._kube = KubeGateway()
+            config = self._config()
+            seconds = (config if isinstance(config, HubConfig) else HubConfig()).hook_time_budget
+            self._kube = KubeGateway(budget=HookBudget(seconds))
         return self._kube
 
     # -- the pass -----------------------------------------------------------------------------
@@ -149,8 +155,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
                 missing: list[object] = list(
                     self._gateway().missing_permissions(PROVIDER_PERMISSIONS)
                 )
-            except KubeError:
-                missing = [error.reason]
+            except KubeError as review:
+                return [f"{RELATION_NAME}: cannot manage requested accounts yet ({review.reason})"]
             return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing or [error])]
         except KubeError as error:
             return [f"{RELATION_NAME}: cannot manage requested accounts yet ({error.reason})"]
