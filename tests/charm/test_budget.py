@@ -6,12 +6,16 @@ advances, so a test counts the requests and reads the seconds a hook would have 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from ops import testing
 
 import k8s
 from tests.cluster.helpers import add_account
 from tests.kube_server import Fault
+from workload import FOLLOW_UP_AFTER, FOLLOW_UP_FILE
 
 MEMORY = {"spark-properties": "spark.executor.memory=4g"}
 
@@ -137,3 +141,20 @@ def test_the_budget_option_is_validated(ctx, base_state, cluster, clock):
     out = run_update_status(ctx, base_state, 0, **{"hook-time-budget": 1})
     assert isinstance(out.unit_status, testing.BlockedStatus)
     assert "hook-time-budget" in out.unit_status.message
+
+
+def follow_up_request(ctx, out: testing.State) -> Path:
+    root = out.get_container("integration-hub").get_filesystem(ctx)
+    return root / FOLLOW_UP_FILE.lstrip("/")
+
+
+def test_a_cut_short_pass_asks_the_watcher_for_a_prompt_follow_up(ctx, base_state, cluster, clock):
+    cluster.inject(Fault(status=503, times=-1))
+    out = run_update_status(ctx, base_state, 0)
+    request = json.loads(follow_up_request(ctx, out).read_text())
+    assert request["after"] == FOLLOW_UP_AFTER
+    assert "API unavailable" in request["reason"]
+    cluster.clear_faults()
+    converged = ctx.run(ctx.on.update_status(), out)
+    assert isinstance(converged.unit_status, testing.ActiveStatus)
+    assert not follow_up_request(ctx, converged).exists()
