@@ -18,13 +18,22 @@ from core.cluster import AccountRef, Owner
 from core.config import ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
-from k8s import PROVIDER_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
+from k8s import PROVIDER_PERMISSIONS, ForbiddenError, HookBudget, KubeError, KubeGateway
+from machine import HubState
 from provider import RELATION_NAME, AccountProvider, describe_problems
 from reconciler import remove_owned
 from render.options import render_options, render_spark_properties
 from sources import IntegrationSources
 from store import AccountState, Store
-from workload import CHECK, NOTICE_KEY, install_watcher, sync_log_targets, watcher_health
+from workload import (
+    CHECK,
+    NOTICE_KEY,
+    cancel_follow_up,
+    install_watcher,
+    request_follow_up,
+    sync_log_targets,
+    watcher_health,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +120,15 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         return self._opened
 
     def _gateway(self) -> KubeGateway:
-        """The Kubernetes gateway, built on first use in a hook."""
+        """The Kubernetes gateway, built on first use in a hook, with the hook's one budget.
+
+        The hub's pass and every spark-service-account relation's work share it, so an outage
+        costs one bounded wait per hook, not one per call.
+        """
         if self._kube is None:
-            self._kube = KubeGateway()
+            config = self._config()
+            seconds = (config if isinstance(config, HubConfig) else HubConfig()).hook_time_budget
+            self._kube = KubeGateway(budget=HookBudget(seconds))
         return self._kube
 
     # -- the pass -----------------------------------------------------------------------------
@@ -124,6 +139,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             return
         results, scope = self._inputs()
         name = _event_name(event)
+        was = hub.store.machine_state
         problems = self._ensure_accounts()
         report = hub.run_pass(
             results,
@@ -139,6 +155,28 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             logger.warning(problem)
         self.accounts.publish(hub.desired)
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
+        self._follow_up(report, was)
+
+    def _follow_up(self, report: PassReport, was: str | None) -> None:
+        """Ask the watcher to wake the charm soon while the hub is not converged.
+
+        A pass cut short by the hook's budget (or an outage) leaves accounts pending; the next
+        pass then starts seconds later instead of at `update-status`. Costs no Pebble call
+        when the hub was and stays settled.
+        """
+        container = self.unit.get_container(WORKLOAD)
+        reconciling = report.state is HubState.RECONCILING and self.unit.is_leader()
+        if not reconciling and was != HubState.RECONCILING.value:
+            return
+        if not container.can_connect():
+            return
+        try:
+            if reconciling:
+                request_follow_up(container, report.message)
+            else:
+                cancel_follow_up(container)
+        except ops.pebble.Error as error:  # update-status runs a pass anyway
+            logger.warning("could not update the follow-up request: %s", type(error).__name__)
 
     def _ensure_accounts(self) -> list[str]:
         """Create or release the accounts other charms ask for; the problems to show."""
@@ -149,8 +187,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
                 missing: list[object] = list(
                     self._gateway().missing_permissions(PROVIDER_PERMISSIONS)
                 )
-            except KubeError:
-                missing = [error.reason]
+            except KubeError as review:
+                return [f"{RELATION_NAME}: cannot manage requested accounts yet ({review.reason})"]
             return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing or [error])]
         except KubeError as error:
             return [f"{RELATION_NAME}: cannot manage requested accounts yet ({error.reason})"]

@@ -18,7 +18,7 @@ from core.config import Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from core.values import largest_source, oversized, screen_all
-from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
+from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, KubeGateway, UnavailableError
 from machine import HubMachine, HubState, StatusReport, status_for
 from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
 from render.s3 import TrustStore
@@ -135,7 +135,11 @@ class Hub:
         if not leader:
             return self._finish(machine, trigger, self._standby(verdict))
         if check_access or self._blocked_on_trust(machine):
-            missing = self._missing_permissions()
+            try:
+                missing = self._missing_permissions()
+            except UnavailableError as error:  # an outage, not missing trust
+                machine.fire("reconcile", f"reconciling (retrying: {error.reason})")
+                return self._finish(machine, trigger)
             if missing:
                 machine.fire("block", trust_message(self.owner.app, missing))
                 return self._finish(machine, trigger)
@@ -189,7 +193,11 @@ class Hub:
             applier.apply([step for step in steps if not _held(step, refused)], outcome)
             outcome.rows += [previous[str(step.ref)] for step in steps if _held(step, refused)]
         except ForbiddenError as error:
-            missing = self._missing_permissions() or [error.reason]
+            try:
+                missing = self._missing_permissions() or [error.reason]
+            except UnavailableError as outage:
+                machine.reason = f"reconciling (retrying: {outage.reason})"
+                return self._finish(machine, trigger)
             machine.fire("block", trust_message(self.owner.app, missing))
             return self._finish(machine, trigger)
         except KubeError as error:
@@ -300,8 +308,16 @@ class Hub:
         )
 
     def _missing_permissions(self) -> list[object]:
+        """The permissions the hub lacks; an outage is raised, never shown as missing trust.
+
+        Raises:
+            UnavailableError: the API cannot answer the review now (unreachable,
+                rate-limited, or the hook's budget spent).
+        """
         try:
             return list(self.gateway.missing_permissions())
+        except UnavailableError:
+            raise
         except KubeError as error:
             return [f"access review failed: {error.reason}"]
 

@@ -5,6 +5,12 @@ It turns API objects into the typed views of `core.cluster` and back, and owns t
 under a bound on attempts and total time, so a hook never hangs; any other 4xx is raised at once
 as a `KubeError` subclass.
 
+Every request of one hook shares one `HookBudget`: a deadline and a breaker. Retries stop when
+the next wait (or a `Retry-After`) would overrun what is left of the budget; once the API is
+judged unavailable (retries exhausted, or the budget spent) the breaker opens and every later
+request of the hook fails at once with the real cause, so a hook's time no longer grows with
+the number of calls (or relations) it makes.
+
 The client comes from the standard environment (`KubeConfig.from_env()`): the pod's service
 account in a cluster, `KUBECONFIG` elsewhere, so the same code runs in production, the demo
 and the tests.
@@ -16,8 +22,10 @@ import base64
 import binascii
 import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from time import monotonic, sleep
 from typing import Any, TypeVar
 
 import httpx2
@@ -35,8 +43,10 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
+    stop_any,
     wait_exponential,
 )
+from tenacity.stop import stop_base
 
 from core.cluster import (
     HUB_SECRET_SELECTOR,
@@ -96,7 +106,72 @@ class InvalidError(KubeError):
 
 
 class UnavailableError(KubeError):
-    """Retries exhausted on 429, 5xx or connection errors."""
+    """Retries exhausted on 429, 5xx or connection errors, or the hook's budget spent."""
+
+
+class HookBudget:
+    """One hook's time budget and breaker, shared by every request the hook makes.
+
+    `cause` is None while the API is usable; once set (the breaker is open) every later
+    request fails at once with it. The clock and sleep are injectable so tests count
+    requests instead of waiting.
+    """
+
+    def __init__(
+        self,
+        seconds: float = 60.0,
+        clock: Callable[[], float] | None = None,
+        pause: Callable[[float], None] | None = None,
+        *,
+        breaker: bool = True,
+    ) -> None:
+        """Start the budget now.
+
+        Args:
+            seconds: the hook's budget, from now.
+            clock: the clock (default `time.monotonic`).
+            pause: how retries wait (default `time.sleep`).
+            breaker: whether retries exhausted open the breaker for the rest of the hook.
+        """
+        self.seconds = seconds
+        self.breaker = breaker
+        self.clock = clock or monotonic
+        self.pause = pause or sleep
+        self.started = self.clock()
+        self.cause: str | None = None
+
+    @classmethod
+    def unbounded(cls) -> HookBudget:
+        """No budget and no breaker: each request is bounded by the `RetryPolicy` alone.
+
+        For a gateway that outlives one hook (tests, the bench, the demo).
+        """
+        return cls(math.inf, breaker=False)
+
+    def remaining(self) -> float:
+        """Seconds left before the hook's budget is spent (never negative)."""
+        return max(0.0, self.seconds - (self.clock() - self.started))
+
+    def trip(self, cause: str) -> None:
+        """Open the breaker: every later request fails with `cause` (the first cause stays)."""
+        if self.breaker and self.cause is None:
+            self.cause = cause
+            logger.warning("Kubernetes API judged unavailable for this hook: %s", cause)
+
+    def check(self) -> None:
+        """Open the breaker if the budget is spent; raise if the breaker is open.
+
+        Raises:
+            BreakerOpenError: the cause, for the gateway to turn into an `UnavailableError`.
+        """
+        if self.cause is None and self.remaining() <= 0:
+            self.trip(f"hook time budget spent ({self.seconds:g} s); the next pass continues")
+        if self.cause is not None:
+            raise BreakerOpenError(self.cause)
+
+
+class BreakerOpenError(httpx2.TransportError):
+    """A request not sent because this hook's breaker is open; the message is the cause."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +221,8 @@ WATCH_PERMISSIONS: tuple[Permission, ...] = (
 
 
 def _describe(error: BaseException) -> str:
+    if isinstance(error, BreakerOpenError):
+        return str(error)
     if isinstance(error, ApiError):
         return f"{error.status.code} from API ({error.status.reason})"
     if isinstance(error, _TransientResponseError):
@@ -170,6 +247,19 @@ class _TransientResponseError(Exception):
         return float(header) if header.isdigit() else None
 
 
+class _OutOfBudget(stop_base):
+    """Stop when the next wait (a `Retry-After` as sent) would overrun the hook's budget."""
+
+    def __init__(self, budget: HookBudget) -> None:
+        self._budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        hinted = error.retry_after if isinstance(error, _TransientResponseError) else None
+        needed = hinted if hinted is not None else retry_state.upcoming_sleep
+        return needed >= self._budget.remaining()
+
+
 class RetryingTransport(httpx2.BaseTransport):
     """Sends each HTTP request under the retry policy: every page of a list on its own.
 
@@ -185,27 +275,44 @@ class RetryingTransport(httpx2.BaseTransport):
         inner: httpx2.BaseTransport,
         policy: RetryPolicy,
         on_retry: Callable[[str], None],
+        budget: HookBudget | None = None,
     ) -> None:
-        """Wrap `inner`; `on_retry` is told why each retry happens."""
+        """Wrap `inner`; `on_retry` is told why each retry happens; `budget` bounds them all."""
         self._inner = inner
         self._policy = policy
         self._on_retry = on_retry
+        self.budget = budget or HookBudget.unbounded()
         self._backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Send `request`, retrying transient failures."""
+        """Send `request`, retrying transient failures within the hook's budget.
+
+        Raises:
+            BreakerOpenError: the breaker is (or has just been) opened; nothing more is sent.
+        """
+        self.budget.check()
         retrying = Retrying(
             retry=retry_if_exception_type((_TransientResponseError, httpx2.TransportError)),
             wait=self._wait,
-            stop=stop_after_attempt(self._policy.attempts)
-            | stop_after_delay(self._policy.deadline),
+            stop=stop_any(
+                stop_after_attempt(self._policy.attempts),
+                stop_after_delay(self._policy.deadline),
+                _OutOfBudget(self.budget),
+            ),
             before_sleep=self._before_sleep,
+            sleep=self.budget.pause,
             reraise=True,
         )
         try:
             return retrying(self._send, request)
         except _TransientResponseError as last:
+            self.budget.trip(_unavailable(last))
             return last.response
+        except BreakerOpenError:
+            raise
+        except httpx2.TransportError as error:
+            self.budget.trip(f"API unreachable ({type(error).__name__})")
+            raise
 
     def close(self) -> None:
         """Close the wrapped transport."""
@@ -230,7 +337,17 @@ class RetryingTransport(httpx2.BaseTransport):
             self._on_retry(_describe(error))
 
 
-def _client_from_environment(policy: RetryPolicy, on_retry: Callable[[str], None]) -> Client:
+def _unavailable(last: _TransientResponseError) -> str:
+    """The cause shown when retries of a 429 or 5xx answer are over."""
+    if last.response.status_code == 429:
+        hinted = last.retry_after
+        return "API rate-limited" + (f", retry after {hinted:g} s" if hinted is not None else "")
+    return f"API unavailable ({_describe(last)})"
+
+
+def _client_from_environment(
+    policy: RetryPolicy, on_retry: Callable[[str], None], budget: HookBudget
+) -> Client:
     """A lightkube client from the standard environment, retrying under `policy`.
 
     The pod's service account in a cluster, `KUBECONFIG` (or ~/.kube/config) elsewhere; the
@@ -241,7 +358,7 @@ def _client_from_environment(policy: RetryPolicy, on_retry: Callable[[str], None
     if single is None or single.user is None:
         raise ConfigError("the Kubernetes configuration names no context with a user")
     verify = verify_cluster(single.cluster, single.user, single.abs_file)
-    transport = RetryingTransport(httpx2.HTTPTransport(verify=verify), policy, on_retry)
+    transport = RetryingTransport(httpx2.HTTPTransport(verify=verify), policy, on_retry, budget)
     return Client(
         config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(15), transport=transport
     )
@@ -255,17 +372,21 @@ class KubeGateway:
         client: Any | None = None,
         retry: RetryPolicy = RetryPolicy(),
         page_size: int = 500,
+        budget: HookBudget | None = None,
     ) -> None:
         """Create a gateway.
 
         Args:
             client: a lightkube `Client`; by default one from the standard environment, whose
-                transport retries every request under `retry`.
+                transport retries every request under `retry` and `budget`.
             retry: the retry policy for transient failures.
             page_size: items per page of a list call.
+            budget: the hook's time budget and breaker (the charm makes one per hook); by
+                default none: each request is bounded by `retry` alone.
         """
         self.retries: list[str] = []
-        self._client = client or _client_from_environment(retry, self._note_retry)
+        self.budget = budget or HookBudget.unbounded()
+        self._client = client or _client_from_environment(retry, self._note_retry, self.budget)
         self._page_size = page_size
         self.calls = 0
 
@@ -365,14 +486,22 @@ class KubeGateway:
         logger.info("retrying Kubernetes request after %s", reason)
 
     def _call(self, request: Callable[[], T]) -> T:
-        """Run one API call (its requests are retried by the transport), translating errors."""
+        """Run one API call (its requests are retried by the transport), translating errors.
+
+        With the hook's breaker open, it fails at once (no request, not counted).
+        """
+        if self.budget.cause is not None:
+            raise UnavailableError(0, self.budget.cause)
         try:
             self.calls += 1
             return request()
         except ApiError as error:
-            raise _translate(error) from None
+            translated = _translate(error)
+            if isinstance(translated, UnavailableError) and self.budget.cause is not None:
+                translated = UnavailableError(translated.code, self.budget.cause)
+            raise translated from None
         except httpx2.TransportError as error:
-            raise UnavailableError(0, _describe(error)) from None
+            raise UnavailableError(0, self.budget.cause or _describe(error)) from None
 
     # -- Spark accounts (spark-service-account provider) --------------------------------------
     # The provider (`src/provider.py`) creates, adopts and releases the Spark service accounts

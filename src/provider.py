@@ -123,7 +123,8 @@ class AccountManager:
         for want in wants:
             grouped.setdefault(want.ref, []).append(want)
         problems: list[str] = []
-        provided = self._provided(problems)
+        # With no requirer, a failed list is retried next pass and worth no message.
+        provided = self._provided(problems if grouped else [])
         for ref in sorted(grouped):
             problem = self.ensure(grouped[ref], (provided or {}).get(ref), full)
             if problem:

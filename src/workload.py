@@ -16,6 +16,7 @@ every related Loki unit (`sync_log_targets`): one `loki` target per push URL, na
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -237,3 +238,34 @@ def _last_check_error(container: ops.Container, change_id: str | None) -> str | 
     if not message:
         return None
     return message if len(message) <= MAX_DETAIL else message[: MAX_DETAIL - 3] + "..."
+
+
+FOLLOW_UP_FILE = "/tmp/hub-follow-up.json"
+"""The follow-up request the watcher reads (equal to `watcher.followup.DEFAULT_FOLLOW_UP`)."""
+FOLLOW_UP_AFTER = 5.0
+"""Seconds after a cut-short pass that the watcher wakes the charm for the next one."""
+
+
+def request_follow_up(
+    container: ops.Container, reason: str, after: float = FOLLOW_UP_AFTER
+) -> None:
+    """Ask the watcher for a notice `after` seconds from now (a pass did not converge).
+
+    Raises:
+        ops.pebble.Error: when the push fails (the next `update-status` runs a pass anyway).
+    """
+    body = json.dumps({"after": after, "reason": reason[:MAX_DETAIL]})
+    container.push(FOLLOW_UP_FILE, body, make_dirs=True)
+
+
+def cancel_follow_up(container: ops.Container) -> None:
+    """Withdraw the follow-up request (the hub converged); a missing request is not an error.
+
+    Raises:
+        ops.pebble.Error: when Pebble cannot remove it.
+    """
+    try:
+        container.remove_path(FOLLOW_UP_FILE)
+    except ops.pebble.PathError as error:
+        if error.kind != "not-found":
+            raise

@@ -37,7 +37,9 @@ from cryptography.x509.oid import NameOID
 from object_storage import AzureStorageProvider, GCSProvider, S3Provider
 from ops import testing
 
-# sources/ imports dpcharmlibs first, under its one suppression of the library's import warning
+# sources.metastore imports dpcharmlibs first, under its one suppression of the library's
+# import warning (`sources` itself imports it only when a metastore relation exists)
+import sources.metastore  # noqa: F401  # isort: split
 from sources import IntegrationSources  # isort: split
 
 from dpcharmlibs.interfaces import (

@@ -69,6 +69,8 @@ class HubConfig(BaseModel):
     spark_properties: dict[str, str] = Field(default_factory=dict)
     scope: Scope = Scope()
     metastore_database: str = "hive_metastore"
+    hook_time_budget: float = Field(default=60.0, ge=10, le=3600)
+    """Seconds a hook may spend on the Kubernetes API before it stops and says why."""
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> HubConfig:
@@ -91,6 +93,7 @@ class HubConfig(BaseModel):
                 metastore_database=parse_database_name(
                     str(options.get("metastore-database-name", "hive_metastore"))
                 ),
+                hook_time_budget=options.get("hook-time-budget", 60),
             )
         except ValidationError as error:
             first = error.errors()[0]

@@ -27,8 +27,6 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -228,6 +226,10 @@ def _item_certificates(item: Any, number: int) -> list[str]:
     if not isinstance(item, str):
         raise ValueError(problem)
     text = item
+    # imported here: only a relation carrying a CA chain pays for `cryptography` (~0.1 s)
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     if "-----BEGIN" not in text:
         try:
             raw = base64.b64decode(text.strip(), validate=False)

@@ -26,15 +26,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from cryptography import x509
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.serialization import Encoding
+from typing import TYPE_CHECKING
 
 from core.cluster import TRUSTSTORE_SECRET
 from core.connections import S3Connection
 from core.properties import Contribution, Source
 from render.storage import locations
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 DEFAULT_ENDPOINT = "https://s3.amazonaws.com"
 
@@ -139,6 +139,9 @@ def build_truststore(
     """
     if not chain:
         return None
+    # imported here: only a hub with a CA chain to distribute pays for `cryptography`
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     entries = _unique(
         [("relation-ca", pem) for pem in chain] + [("system-ca", p) for p in system_cas]
     )
@@ -152,6 +155,9 @@ def build_truststore(
 
 def _unique(candidates: Iterable[tuple[str, str]]) -> list[tuple[str, x509.Certificate]]:
     """Parse PEM certificates, drop repeats and unparsable ones, number aliases per prefix."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.hashes import SHA256
+
     seen: set[bytes] = set()
     counters: dict[str, int] = {}
     entries: list[tuple[str, x509.Certificate]] = []

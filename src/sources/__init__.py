@@ -22,6 +22,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ops
 from object_storage import AzureStorageRequirer, GCSRequirer, S3Requirer
@@ -33,9 +34,11 @@ from render.s3 import TrustStore
 from render.storage import apply_store_priority
 from sources.common import ShieldedRelationChanged, guarded
 from sources.loki import loki_push_urls, read_loki
-from sources.metastore import metastore_requirer, read_metastore
 from sources.object_storage import read_azure, read_gcs, read_s3
 from sources.pushgateway import read_pushgateway
+
+if TYPE_CHECKING:
+    from sources.metastore import MetastoreRequirer
 
 __all__ = ["ENDPOINTS", "SYSTEM_CA_BUNDLE", "IntegrationSources", "TrustStore"]
 
@@ -92,7 +95,13 @@ class IntegrationSources(ops.Object):
         self.s3 = _S3Requirer(charm, Source.S3.value)
         self.azure = _AzureStorageRequirer(charm, Source.AZURE.value)
         self.gcs = _GCSRequirer(charm, Source.GCS.value)
-        self.metastore = metastore_requirer(charm, metastore_database)
+        # The metastore's library (dpcharmlibs, ~0.1 s of imports) is loaded only in hooks where
+        # the relation exists: it observes nothing else, and never defers.
+        self.metastore = (
+            _metastore_requirer(charm, metastore_database)
+            if charm.model.relations[Source.METASTORE.value]
+            else None
+        )
         for requirer in (self.s3, self.azure, self.gcs):
             # The library would otherwise call the deprecated `JujuVersion.from_environ()`
             # (a DeprecationWarning in every hook); the model knows the same version.
@@ -152,7 +161,7 @@ class IntegrationSources(ops.Object):
             stores[Source.GCS],
             self._guarded(
                 Source.METASTORE,
-                lambda: read_metastore(
+                lambda: _read_metastore(
                     self.metastore, self._relation(Source.METASTORE), self._database
                 ),
             ),
@@ -237,3 +246,20 @@ class IntegrationSources(ops.Object):
                 logger.debug("%s: %d properties", endpoint.value, len(result.properties))
             elif result is not None:
                 logger.debug("%s", result)
+
+
+def _metastore_requirer(charm: ops.CharmBase, database: str) -> MetastoreRequirer:
+    from sources.metastore import metastore_requirer
+
+    return metastore_requirer(charm, database)
+
+
+def _read_metastore(
+    requirer: MetastoreRequirer | None, relation: ops.Relation | None, database: str
+) -> SourceResult:
+    """The metastore's contribution; None (no import) without a relation or its library."""
+    if requirer is None or relation is None:
+        return None
+    from sources.metastore import read_metastore
+
+    return read_metastore(requirer, relation, database)

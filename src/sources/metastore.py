@@ -45,9 +45,11 @@ class _MetastoreRequirer(
     """The library's requirer, whose relation-changed handler never errors the hook."""
 
 
-def metastore_requirer(
-    charm: ops.CharmBase, database: str
-) -> ResourceRequirerEventHandler[ResourceProviderModel]:
+MetastoreRequirer = ResourceRequirerEventHandler[ResourceProviderModel]
+"""The library's requirer type on `metastore`."""
+
+
+def metastore_requirer(charm: ops.CharmBase, database: str) -> MetastoreRequirer:
     """The library's requirer on `metastore`, asking for `database`."""
     return _MetastoreRequirer(
         charm,

@@ -7,11 +7,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from watcher import NOTICE_KEY
 from watcher.filters import AccountFilter, SecretFilter
+from watcher.followup import FollowUp
 from watcher.health import BEAT_EVERY, Heartbeat, check
 from watcher.kube import Client
 from watcher.loop import WatchLoop
@@ -40,6 +42,7 @@ class Watcher:
             settings.debounce, PebbleNotifier(settings.pebble, NOTICE_KEY, env)
         )
         self.heartbeat = Heartbeat(settings.heartbeat)
+        self.follow_up = FollowUp(settings.follow_up, time.time)
         self._listed: set[str] = set()
         self._lock = threading.Lock()
         self.loops = [
@@ -80,6 +83,8 @@ class Watcher:
         try:
             while True:
                 self.debouncer.step(min(TICK, BEAT_EVERY))
+                if (reason := self.follow_up.due()) is not None:
+                    self.debouncer.wake(f"follow-up: {reason}")
                 self._beat()
         finally:
             self.stop()

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from watcher.followup import DEFAULT_FOLLOW_UP
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 DEFAULT_PEBBLE = "/charm/bin/pebble"
 DEFAULT_HEARTBEAT = "/tmp/hub-watcher.heartbeat"
@@ -124,6 +126,7 @@ class Settings:
         debounce: the minimum interval between two notices, in seconds.
         watch_timeout: the `timeoutSeconds` of each watch request.
         page_size: the `limit` of each list page.
+        follow_up: the charm's follow-up request file (see `watcher.followup`).
     """
 
     endpoint: Endpoint
@@ -133,6 +136,7 @@ class Settings:
     debounce: float = 1.0
     watch_timeout: int = 300
     page_size: int = 500
+    follow_up: Path = Path(DEFAULT_FOLLOW_UP)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -152,6 +156,7 @@ class Settings:
             debounce=_number(env, "HUB_WATCHER_DEBOUNCE", 1.0, 0.0),
             watch_timeout=int(_number(env, "HUB_WATCHER_WATCH_TIMEOUT", 300, 1)),
             page_size=int(_number(env, "HUB_WATCHER_PAGE_SIZE", 500, 1)),
+            follow_up=Path(env.get("HUB_WATCHER_FOLLOW_UP") or DEFAULT_FOLLOW_UP),
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import statistics
 import time
 
@@ -322,3 +323,34 @@ def test_a_burst_is_debounced(kube_server, start_watcher):
     assert sum(int(n.reason.split()[0]) if "changes" in n.reason else 1 for n in burst) == 50
     times = [n.time for n in burst]
     assert all(b - a >= interval * 0.95 for a, b in zip(times, times[1:]))
+
+
+# -- follow-up requests -----------------------------------------------------------------------
+
+
+def test_a_follow_up_request_wakes_the_charm_once_after_its_delay(
+    kube_server, start_watcher, tmp_path
+):
+    request = tmp_path / "follow-up.json"
+    watcher = start_watcher(HUB_WATCHER_FOLLOW_UP=str(request))
+    time.sleep(0.1)
+    before = len(watcher.notices())
+    request.write_text(json.dumps({"after": 0.5, "reason": "reconciling 3/9 accounts"}))
+    asked = time.time()
+    notice = watcher.wait_mentioning("follow-up: reconciling 3/9 accounts", after=before)
+    assert notice.time - asked >= 0.5
+    time.sleep(1.5)  # the same request is answered once
+    assert len(mentions(watcher.notices()[before:], "follow-up")) == 1
+    request.write_text(json.dumps({"after": 0, "reason": "still reconciling"}))
+    os.utime(request, (time.time() + 1, time.time() + 1))  # a new request, a new mtime
+    watcher.wait_mentioning("follow-up: still reconciling", after=before)
+
+
+def test_a_malformed_follow_up_request_is_ignored(kube_server, start_watcher, tmp_path):
+    request = tmp_path / "follow-up.json"
+    request.write_text('{"after": -3}')
+    watcher = start_watcher(HUB_WATCHER_FOLLOW_UP=str(request))
+    time.sleep(1.5)
+    assert not mentions(watcher.notices(), "follow-up")
+    assert "malformed" in watcher.log() or "bad delay" in watcher.log()
+    assert watcher.process.poll() is None

@@ -63,6 +63,12 @@ def test_notice_key_is_shared():
     )
 
 
+def test_follow_up_file_is_shared():
+    from watcher.followup import DEFAULT_FOLLOW_UP
+
+    assert workload.FOLLOW_UP_FILE == DEFAULT_FOLLOW_UP
+
+
 # -- the duplicated hash ------------------------------------------------------------------------
 
 
