@@ -15,7 +15,7 @@ from pathlib import Path
 import ops
 
 from core.cluster import AccountRef, Owner
-from core.config import ConfigError, HubConfig, Scope
+from core.config import MAX_CONCURRENT_WRITES_DEFAULT, ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
 from k8s import PROVIDER_PERMISSIONS, ForbiddenError, KubeError, KubeGateway
@@ -107,7 +107,9 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             if not storages:
                 return None
             store = Store.open(Path(storages[0].location) / STORE_FILE)
-            self._opened = Hub(store, self._gateway(), self._owner)
+            config = self._config()
+            writers = getattr(config, "max_concurrent_writes", MAX_CONCURRENT_WRITES_DEFAULT)
+            self._opened = Hub(store, self._gateway(), self._owner, writers)
         return self._opened
 
     def _gateway(self) -> KubeGateway:

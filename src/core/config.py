@@ -16,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.properties import is_property_key
 
+MAX_CONCURRENT_WRITES_DEFAULT = 8
+"""Secrets written at once by default (chosen from docs/benchmark.md)."""
+
 _PATTERN_PART = re.compile(r"^[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?$")
 
 
@@ -65,6 +68,7 @@ class HubConfig(BaseModel):
     spark_properties: dict[str, str] = Field(default_factory=dict)
     scope: Scope = Scope()
     metastore_database: str = "hive_metastore"
+    max_concurrent_writes: int = Field(default=MAX_CONCURRENT_WRITES_DEFAULT, ge=1, le=16)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> HubConfig:
@@ -83,6 +87,9 @@ class HubConfig(BaseModel):
                 scope=parse_scope(str(options.get("monitored-service-accounts", "*:*"))),
                 metastore_database=parse_database_name(
                     str(options.get("metastore-database-name", "hive_metastore"))
+                ),
+                max_concurrent_writes=options.get(
+                    "max-concurrent-writes", MAX_CONCURRENT_WRITES_DEFAULT
                 ),
             )
         except ValidationError as error:
