@@ -168,10 +168,13 @@ class _SharedGate:
 
     A 429 closes the gate until its `Retry-After` has passed (every thread waits) and halves the
     number of requests let in at once (once per pause, however many 429s that burst caused);
-    each success raises the cap again by `1/cap`, up to `ceiling` (additive increase,
-    multiplicative decrease). So concurrent writers settle just under the server's limit
-    instead of bursting into it again each time the pause ends.
+    each success raises the cap again by `1/(PROBE * cap)`, up to `ceiling` (additive
+    increase, multiplicative decrease), so one more request in flight is tried only after
+    `PROBE` times the cap of successes. Concurrent writers thus settle just under the server's
+    limit instead of bursting into it again each time the pause ends.
     """
+
+    PROBE = 32
 
     def __init__(self, ceiling: int = 64) -> None:
         self._ceiling = float(ceiling)
@@ -199,7 +202,7 @@ class _SharedGate:
             self._in_flight -= 1
             now = time.monotonic()
             if not limited:
-                self._cap = min(self._ceiling, self._cap + 1 / self._cap)
+                self._cap = min(self._ceiling, self._cap + 1 / (self.PROBE * self._cap))
             elif now >= self._opens:  # the first 429 of this pause
                 self._cap = max(1.0, self._cap / 2)
                 if retry_after:
