@@ -42,6 +42,8 @@ BUDGET_REQUEST_SECONDS = 200.0
 LIMIT_IN_FLIGHT = 4
 """The server's concurrency limit in the APF cell (below the hub's default writers)."""
 LIMIT_RETRY_AFTER = 1
+SWEEP_WRITERS = (2, 4, 8, 16)
+"""Writer counts compared (at the smallest size) to choose `max-concurrent-writes`' default."""
 
 
 @dataclass
@@ -104,7 +106,9 @@ def hub_cell(size: int, latency_ms: int, writers: int, workdir: Path) -> Cell:
             hub.close()
     finally:
         cluster.close()
-    return Cell(size, latency_ms, algorithm, first, steady, change)
+    cell = Cell(size, latency_ms, algorithm, first, steady, change)
+    cell.extra = {"writers": writers} if writers not in (1, MAX_CONCURRENT_WRITES_DEFAULT) else {}
+    return cell
 
 
 def limited_cell(size: int, latency_ms: int, workdir: Path) -> Cell:
@@ -172,6 +176,14 @@ def run_matrix(
                     continue
                 print(f"latency bench: {size:,} × {latency} ms, {algorithm}", file=sys.stderr)
                 cells.append(_run(size, latency, algorithm, workdir))
+    for latency in latencies_ms:
+        for writers in SWEEP_WRITERS:
+            if latency and writers != MAX_CONCURRENT_WRITES_DEFAULT:
+                print(
+                    f"latency bench: sweep {min(sizes):,} × {latency} ms, {writers}",
+                    file=sys.stderr,
+                )
+                cells.append(hub_cell(min(sizes), latency, writers, workdir))
     limit_latency = 5 if 5 in latencies_ms else max(latencies_ms)
     print(f"latency bench: {max(sizes):,} × {limit_latency} ms, server limit", file=sys.stderr)
     cells.append(limited_cell(max(sizes), limit_latency, workdir))
@@ -214,6 +226,21 @@ def times_table(cells: Sequence[Cell]) -> str:
     return "\n".join(lines)
 
 
+def writers_table(cells: Sequence[Cell]) -> str:
+    """Change-pass time by writers in flight, at the smallest size (how the default was chosen)."""
+    size = min(c.size for c in cells)
+    lines = ["| latency | writers in flight | change pass |", "|---|---|---|"]
+    for latency in sorted({c.latency_ms for c in cells if c.latency_ms}):
+        for writers in SWEEP_WRITERS:
+            for c in cells:
+                same = c.extra.get("writers") == writers or (
+                    writers == MAX_CONCURRENT_WRITES_DEFAULT and c.algorithm == HUB
+                )
+                if (c.size, c.latency_ms) == (size, latency) and same and c.change:
+                    lines.append(f"| {latency} ms | {writers} | {_seconds(c.change, c)} |")
+    return "\n".join(lines)
+
+
 def _find(cells: Sequence[Cell], size: int, latency: int, algorithm: str) -> Cell | None:
     return next(
         (
@@ -252,7 +279,7 @@ def bars(cells: Sequence[Cell]) -> list[tuple[str, str, str]]:
         judged.append(
             (f"{size:,} accounts, 5 ms: ≤ 1/5 of sequential", "cells missing", "not run")
         )
-    limited = next((c for c in cells if c.extra), None)
+    limited = next((c for c in cells if "rejected" in c.extra), None)
     if limited and limited.change:
         counts, rejected = limited.change.counts, limited.extra["rejected"]
         floor = counts.lists + counts.pages + limited.size
@@ -328,6 +355,10 @@ def document(cells: Sequence[Cell], total: float) -> str:
             "![change pass time against latency](benchmark-latency.png)",
             "",
             legend(_series(cells), "injected latency (ms)", "change pass (s)"),
+            "",
+            f"## Writers in flight ({min(c.size for c in cells):,} accounts)",
+            "",
+            writers_table(cells),
             "",
             "## Bars (issue 9)",
             "",
