@@ -47,7 +47,7 @@ SWEEP_WRITERS = (2, 4, 8, 16)
 
 
 @dataclass
-class PassTime:
+class TimedPass:
     """One measured pass: wall seconds and what the server saw."""
 
     seconds: float
@@ -62,9 +62,9 @@ class Cell:
     size: int
     latency_ms: int
     algorithm: str
-    first: PassTime | None = None
-    steady: PassTime | None = None
-    change: PassTime | None = None
+    first: TimedPass | None = None
+    steady: TimedPass | None = None
+    change: TimedPass | None = None
     not_run: str = ""
     extra: dict[str, int] = field(default_factory=dict)
 
@@ -80,14 +80,14 @@ def _hub(store_path: Path, writers: int) -> Hub:
     return Hub(Store.open(store_path), KubeGateway(retry=retry), OWNER, writers)
 
 
-def _timed(hub: Hub, cluster: BenchCluster, version: int) -> PassTime:
+def _timed(hub: Hub, cluster: BenchCluster, version: int) -> TimedPass:
     cluster.clear()
     start = time.perf_counter()
     hub.run_pass(options(**desired(version)), Scope(), trigger="bench", leader=True)
     seconds = time.perf_counter() - start
     counts = cluster.measure()
     wrong = len(cluster.wrong_secrets(merged(version), accounts(cluster.size)))
-    return PassTime(seconds, counts, wrong)
+    return TimedPass(seconds, counts, wrong)
 
 
 def hub_cell(size: int, latency_ms: int, writers: int, workdir: Path) -> Cell:
@@ -158,7 +158,7 @@ def reference_cell(size: int, latency_ms: int, workdir: Path) -> Cell:
         wrong = sum(1 for ref in accounts(size) if secrets.get(ref, {}).get("data") != want)
     finally:
         cluster.close()
-    return Cell(size, latency_ms, REFERENCE, change=PassTime(run.seconds, counts, wrong))
+    return Cell(size, latency_ms, REFERENCE, change=TimedPass(run.seconds, counts, wrong))
 
 
 def run_matrix(
@@ -200,7 +200,7 @@ def _run(size: int, latency: int, algorithm: str, workdir: Path) -> Cell:
 # -- report: one function per table ---------------------------------------------------------
 
 
-def _seconds(step: PassTime | None, cell: Cell) -> str:
+def _seconds(step: TimedPass | None, cell: Cell) -> str:
     if cell.not_run:
         return cell.not_run
     if step is None:

@@ -4,7 +4,7 @@ import struct
 import zlib
 
 from tests.bench.cluster import Counts
-from tests.bench.latency import HUB, SEQUENTIAL, Cell, PassTime, bars, times_table
+from tests.bench.latency import HUB, SEQUENTIAL, Cell, TimedPass, bars, times_table
 from tests.bench.plot import HEIGHT, WIDTH, Series, legend, line_plot
 
 
@@ -14,10 +14,10 @@ def counts(requests: int, writes: int = 0, deletes: int = 0, lists: int = 2, pag
 
 def cells(fast: float, deletes: int = 0) -> list[Cell]:
     size = 10_000
-    steady = PassTime(0.1, counts(2))
+    steady = TimedPass(0.1, counts(2))
     return [
-        Cell(size, 5, HUB, steady=steady, change=PassTime(fast, counts(size + 2, size, deletes))),
-        Cell(size, 5, SEQUENTIAL, steady=steady, change=PassTime(60.0, counts(size + 2, size))),
+        Cell(size, 5, HUB, steady=steady, change=TimedPass(fast, counts(size + 2, size, deletes))),
+        Cell(size, 5, SEQUENTIAL, steady=steady, change=TimedPass(60.0, counts(size + 2, size))),
         Cell(size, 20, SEQUENTIAL, not_run="not run: over the budget"),
     ]
 
@@ -30,11 +30,11 @@ def test_the_speed_bar_passes_only_at_a_fifth_of_the_sequential_time_without_del
 
 def test_the_limit_bar_counts_every_request_beyond_the_floor():
     limited = Cell(
-        1_000, 5, "limited", change=PassTime(1.0, counts(1_012, 1_000)), extra={"rejected": 10}
+        1_000, 5, "limited", change=TimedPass(1.0, counts(1_012, 1_000)), extra={"rejected": 10}
     )
     limited.extra["retries"] = 10
     assert any(v == "PASS" for b, _, v in bars([*cells(5.0), limited]) if "429" in b)
-    limited.change = PassTime(1.0, counts(1_013, 1_000))
+    limited.change = TimedPass(1.0, counts(1_013, 1_000))
     assert any(v == "FAIL" for b, _, v in bars([*cells(5.0), limited]) if "429" in b)
 
 
