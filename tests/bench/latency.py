@@ -234,7 +234,7 @@ def writers_table(cells: Sequence[Cell]) -> str:
         for writers in SWEEP_WRITERS:
             for c in cells:
                 same = c.extra.get("writers") == writers or (
-                    writers == MAX_CONCURRENT_WRITES_DEFAULT and c.algorithm == HUB
+                    writers == MAX_CONCURRENT_WRITES_DEFAULT and c.algorithm == HUB and not c.extra
                 )
                 if (c.size, c.latency_ms) == (size, latency) and same and c.change:
                     lines.append(f"| {latency} ms | {writers} | {_seconds(c.change, c)} |")
