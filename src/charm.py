@@ -105,6 +105,11 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         options = [render_options(config), render_spark_properties(config)]
         return [*options, *self.sources.read()], config.scope
 
+    def _valid_config(self) -> HubConfig:
+        """The config, or the defaults while it is invalid (the pass then shows it blocked)."""
+        config = self._config()
+        return config if isinstance(config, HubConfig) else HubConfig()
+
     @property
     def _owner(self) -> Owner:
         return Owner(self.app.name, self.model.uuid)
@@ -116,7 +121,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             if not storages:
                 return None
             store = Store.open(Path(storages[0].location) / STORE_FILE)
-            self._opened = Hub(store, self._gateway(), self._owner)
+            writers = self._valid_config().max_concurrent_writes
+            self._opened = Hub(store, self._gateway(), self._owner, writers)
         return self._opened
 
     def _gateway(self) -> KubeGateway:
@@ -126,8 +132,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         costs one bounded wait per hook, not one per call.
         """
         if self._kube is None:
-            config = self._config()
-            seconds = (config if isinstance(config, HubConfig) else HubConfig()).hook_time_budget
+            seconds = self._valid_config().hook_time_budget
             self._kube = KubeGateway(budget=HookBudget(seconds))
         return self._kube
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from core.cluster import Account, AccountRef, Owner, secret_name
-from core.config import Scope
+from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from core.inputs import Incomplete, Invalid, SourceResult
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from core.values import largest_source, oversized, screen_all
@@ -83,19 +83,27 @@ def trust_message(app: str, missing: Sequence[object]) -> str:
 class Hub:
     """Runs passes for one unit, against one store and one cluster."""
 
-    def __init__(self, store: Store, gateway: KubeGateway, owner: Owner) -> None:
+    def __init__(
+        self,
+        store: Store,
+        gateway: KubeGateway,
+        owner: Owner,
+        max_concurrent_writes: int = MAX_CONCURRENT_WRITES_DEFAULT,
+    ) -> None:
         """Create the hub.
 
         Args:
             store: the unit's store.
             gateway: the Kubernetes gateway.
             owner: this application's identity.
+            max_concurrent_writes: Secrets written at once (config `max-concurrent-writes`).
         """
         self.store = store
         self.gateway = gateway
         self.owner = owner
         self.desired: SparkProperties | None = None
         """The properties of the last pass run (None: it had none to distribute)."""
+        self.max_concurrent_writes = max_concurrent_writes
 
     def close(self) -> None:
         """Close the store and the gateway's connections."""
@@ -186,7 +194,9 @@ class Hub:
             observation = observe(self.gateway)
             steps = plan(observation, desired, self.owner, scope, known)
             trust_steps = plan_truststores(observation, _served(steps), truststore, self.owner)
-            applier = Applier(self.gateway, desired, self.owner, previous)
+            applier = Applier(
+                self.gateway, desired, self.owner, previous, self.max_concurrent_writes
+            )
             outcome = Outcome()
             applier.apply_truststores(trust_steps, truststore, outcome)
             refused = self._still_refused(previous, desired, trigger)

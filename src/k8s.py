@@ -23,6 +23,8 @@ import binascii
 import json
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from time import monotonic, sleep
@@ -260,6 +262,53 @@ class _OutOfBudget(stop_base):
         return needed >= self._budget.remaining()
 
 
+class _SharedGate:
+    """The pace shared by every thread of one client: a `Retry-After` pause and an in-flight cap.
+
+    A 429 closes the gate until its `Retry-After` has passed (every thread waits) and halves the
+    number of requests let in at once (once per pause, however many 429s that burst caused);
+    each success raises the cap again by `1/(PROBE * cap)`, up to `ceiling` (additive
+    increase, multiplicative decrease), so one more request in flight is tried only after
+    `PROBE` times the cap of successes. Concurrent writers thus settle just under the server's
+    limit instead of bursting into it again each time the pause ends.
+    """
+
+    PROBE = 32
+
+    def __init__(self, ceiling: int = 64) -> None:
+        self._ceiling = float(ceiling)
+        self._cap = float(ceiling)
+        self._in_flight = 0
+        self._opens = 0.0  # time.monotonic() before which no request is sent
+        self._changed = threading.Condition()
+
+    def enter(self) -> None:
+        """Wait until the gate is open and the cap allows one more request in flight."""
+        with self._changed:
+            while True:
+                paused = self._opens - time.monotonic()
+                if paused > 0:
+                    self._changed.wait(paused)
+                elif self._in_flight < int(self._cap):
+                    self._in_flight += 1
+                    return
+                else:
+                    self._changed.wait()
+
+    def leave(self, limited: bool, retry_after: float | None) -> None:
+        """Record how the request ended: `limited` when it was answered 429."""
+        with self._changed:
+            self._in_flight -= 1
+            now = time.monotonic()
+            if not limited:
+                self._cap = min(self._ceiling, self._cap + 1 / (self.PROBE * self._cap))
+            elif now >= self._opens:  # the first 429 of this pause
+                self._cap = max(1.0, self._cap / 2)
+                if retry_after:
+                    self._opens = now + retry_after
+            self._changed.notify_all()
+
+
 class RetryingTransport(httpx2.BaseTransport):
     """Sends each HTTP request under the retry policy: every page of a list on its own.
 
@@ -268,6 +317,11 @@ class RetryingTransport(httpx2.BaseTransport):
     goes back to lightkube, which raises it as an `ApiError`. Other answers are returned at
     once. Retrying per request (not per call) means a list of many pages resumes at the page
     that failed instead of starting again.
+
+    The transport is shared by every thread of the client. A 429's `Retry-After` closes one
+    shared gate (`_SharedGate`) until that time: every request but a watch, of whichever
+    thread, waits at the gate before it is sent, so concurrent writers back off together
+    instead of each learning of the limit by its own 429.
     """
 
     def __init__(
@@ -283,6 +337,7 @@ class RetryingTransport(httpx2.BaseTransport):
         self._on_retry = on_retry
         self.budget = budget or HookBudget.unbounded()
         self._backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
+        self._gate = _SharedGate()
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send `request`, retrying transient failures within the hook's budget.
@@ -319,7 +374,23 @@ class RetryingTransport(httpx2.BaseTransport):
         self._inner.close()
 
     def _send(self, request: httpx2.Request) -> httpx2.Response:
-        response = self._inner.handle_request(request)
+        if request.url.params.get("watch") in ("true", "1"):  # a stream: outside the gate
+            return self._checked(self._inner.handle_request(request))
+        self._gate.enter()
+        limited, hinted = False, None
+        try:
+            return self._checked(self._inner.handle_request(request))
+        except _TransientResponseError as error:
+            limited = error.response.status_code == 429
+            hinted = (
+                None if error.retry_after is None else min(error.retry_after, self._policy.maximum)
+            )
+            raise
+        finally:
+            self._gate.leave(limited, hinted)
+
+    @staticmethod
+    def _checked(response: httpx2.Response) -> httpx2.Response:
         if response.status_code == 429 or response.status_code >= 500:
             response.read()
             response.close()
@@ -327,9 +398,10 @@ class RetryingTransport(httpx2.BaseTransport):
         return response
 
     def _wait(self, state: RetryCallState) -> float:
+        """The backoff before the next try; a hinted 429 waits at the gate instead."""
         error = state.outcome.exception() if state.outcome else None
         hinted = error.retry_after if isinstance(error, _TransientResponseError) else None
-        return min(hinted, self._policy.maximum) if hinted is not None else self._backoff(state)
+        return 0.0 if hinted is not None else self._backoff(state)
 
     def _before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -389,6 +461,7 @@ class KubeGateway:
         self._client = client or _client_from_environment(retry, self._note_retry, self.budget)
         self._page_size = page_size
         self.calls = 0
+        self._calls_lock = threading.Lock()  # writes run in several threads (reconciler)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -492,8 +565,9 @@ class KubeGateway:
         """
         if self.budget.cause is not None:
             raise UnavailableError(0, self.budget.cause)
-        try:
+        with self._calls_lock:
             self.calls += 1
+        try:
             return request()
         except ApiError as error:
             translated = _translate(error)

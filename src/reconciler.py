@@ -9,13 +9,19 @@
   resourceVersion (never delete-then-create, so no account is ever without its Secret). A 409
   re-reads that one Secret and tries again once. After `BREAKER` consecutive unavailable
   errors the pass stops and leaves the rest pending, so an API outage never hangs a hook.
+  Up to `max_concurrent_writes` accounts are written at once (one thread each, one shared
+  client); results are consumed in plan order, so the breaker, the rows and the status are the
+  same whatever order the answers arrive in. A 429's `Retry-After` pauses every worker (the
+  transport's shared gate in `k8s`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Set
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Set
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -31,7 +37,7 @@ from core.cluster import (
     TrustStoreSpec,
     secret_name,
 )
-from core.config import Scope
+from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from core.properties import SparkProperties, data_hash
 from k8s import (
     AlreadyExistsError,
@@ -221,6 +227,7 @@ class Applier:
         desired: SparkProperties,
         owner: Owner,
         previous: Mapping[str, AppliedRow],
+        max_concurrent_writes: int = MAX_CONCURRENT_WRITES_DEFAULT,
     ) -> None:
         """Create an applier for one pass.
 
@@ -229,7 +236,12 @@ class Applier:
             desired: the properties every account must have.
             owner: our identity.
             previous: applied rows from the store (for attempt counts).
+            max_concurrent_writes: accounts written at once; 1 writes them one by one in the
+                calling thread.
         """
+        if max_concurrent_writes < 1:
+            raise ValueError("max_concurrent_writes must be at least 1")
+        self._workers = max_concurrent_writes
         self._gateway = gateway
         self._data = desired.secret_data()
         self._hash = desired.hash
@@ -269,37 +281,77 @@ class Applier:
             self._gateway.replace_truststore(spec, step.live.resource_version)
 
     def apply(self, steps: Iterable[Step], outcome: Outcome | None = None) -> Outcome:
-        """Apply every step; `ForbiddenError` propagates (the pass becomes blocked)."""
+        """Apply every step; `ForbiddenError` propagates (the pass becomes blocked).
+
+        Steps are consumed in plan order: each step's result is merged into `outcome` (and
+        counted by the breaker) in that order, whichever write finished first.
+        """
         outcome = outcome or Outcome()
-        for step in steps:
-            if outcome.interrupted:
-                if step.action is not Action.DELETE:
-                    state = AccountState.DRIFTED if step.drifted else AccountState.PENDING
-                    outcome.rows.append(self._row(step.ref, state, ""))
-                continue
-            self._apply_step(step, outcome)
+        pending = iter(steps)
+        if self._workers == 1:
+            for step in pending:
+                self._merge(step, *self._apply_step(step), outcome)
+                if outcome.interrupted:
+                    break
+        else:
+            self._apply_concurrently(pending, outcome)
+        for step in pending:  # left by the breaker
+            if step.action is not Action.DELETE:
+                state = AccountState.DRIFTED if step.drifted else AccountState.PENDING
+                outcome.rows.append(self._row(step.ref, state, ""))
         return outcome
 
-    def _apply_step(self, step: Step, outcome: Outcome) -> None:
-        key = str(step.ref)
+    def _apply_concurrently(self, pending: Iterator[Step], outcome: Outcome) -> None:
+        """Keep up to `_workers` steps in flight; merge each result in plan order.
+
+        When the breaker trips no new step starts; the writes already in flight finish and are
+        recorded as they ended, so no outcome is lost or guessed.
+        """
+        in_flight: deque[tuple[Step, Future[tuple[Outcome, KubeError | None]]]] = deque()
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="hub-write") as pool:
+            while True:
+                while not outcome.interrupted and len(in_flight) < self._workers:
+                    step = next(pending, None)
+                    if step is None:
+                        break
+                    in_flight.append((step, pool.submit(self._apply_step, step)))
+                if not in_flight:
+                    return
+                step, future = in_flight.popleft()
+                self._merge(step, *future.result(), outcome)
+
+    def _merge(
+        self, step: Step, result: Outcome, error: KubeError | None, outcome: Outcome
+    ) -> None:
+        """Add one step's result to the pass's outcome and count it for the breaker."""
+        outcome.rows.extend(result.rows)
+        outcome.gone.extend(result.gone)
+        outcome.writes += result.writes
+        outcome.deletes += result.deletes
+        self._unavailable = self._unavailable + 1 if isinstance(error, UnavailableError) else 0
+        if error is not None:
+            logger.warning("account %s: %s", step.ref, error.reason)
+            if self._unavailable >= BREAKER and not outcome.interrupted:
+                outcome.interrupted = error.reason
+
+    def _apply_step(self, step: Step) -> tuple[Outcome, KubeError | None]:
+        """Apply one step: its own outcome and error (safe to run in a worker thread)."""
+        result = Outcome()
         try:
             if step.action is Action.DELETE:
                 self._gateway.delete_secret(step.ref, secret_name(step.ref.name))
-                outcome.deletes += 1
-                outcome.gone.append(key)
-                return
-            state, version = self._settle(step, outcome)
-            self._unavailable = 0
-            outcome.rows.append(self._row(step.ref, state, version))
+                result.deletes += 1
+                result.gone.append(str(step.ref))
+                return result, None
+            state, version = self._settle(step, result)
+            result.rows.append(self._row(step.ref, state, version))
         except ForbiddenError:
             raise
         except KubeError as error:
-            self._unavailable = self._unavailable + 1 if isinstance(error, UnavailableError) else 0
-            if self._unavailable >= BREAKER:
-                outcome.interrupted = error.reason
-            logger.warning("account %s: %s", key, error.reason)
             state = AccountState.INVALID if isinstance(error, InvalidError) else AccountState.ERROR
-            outcome.rows.append(self._row(step.ref, state, "", error))
+            result.rows.append(self._row(step.ref, state, "", error))
+            return result, error
+        return result, None
 
     def _settle(self, step: Step, outcome: Outcome) -> tuple[AccountState, str]:
         """Bring one account's Secret to the desired data; returns its state and version."""

@@ -17,6 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from core.properties import is_property_key
 from core.values import shorten, text_problem
 
+MAX_CONCURRENT_WRITES_DEFAULT = 8
+"""Secrets written at once by default (chosen from docs/benchmark.md)."""
+
 _PATTERN_PART = re.compile(r"[a-z0-9*]([-a-z0-9.*]*[a-z0-9*])?")
 IDENTITY_PREFIXES = ("spark.kubernetes.authenticate.", "spark.kubernetes.namespace")
 """Keys `spark-properties` may not set: who a job runs as, and where (see config.md)."""
@@ -71,6 +74,7 @@ class HubConfig(BaseModel):
     metastore_database: str = "hive_metastore"
     hook_time_budget: float = Field(default=60.0, ge=10, le=3600)
     """Seconds a hook may spend on the Kubernetes API before it stops and says why."""
+    max_concurrent_writes: int = Field(default=MAX_CONCURRENT_WRITES_DEFAULT, ge=1, le=16)
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> HubConfig:
@@ -94,6 +98,9 @@ class HubConfig(BaseModel):
                     str(options.get("metastore-database-name", "hive_metastore"))
                 ),
                 hook_time_budget=options.get("hook-time-budget", 60),
+                max_concurrent_writes=options.get(
+                    "max-concurrent-writes", MAX_CONCURRENT_WRITES_DEFAULT
+                ),
             )
         except ValidationError as error:
             first = error.errors()[0]

@@ -56,6 +56,10 @@ def test_config_reaches_every_account_in_one_hook(ctx, base_state, cluster):
             "config: spark-properties line 2: expected `spark.<name>=<value>`, found no `=`",
         ),
         (
+            {"spark-properties": "spark.a=1", "max-concurrent-writes": 0},
+            "config: max-concurrent-writes: Input should be greater than or equal to 1",
+        ),
+        (
             {"monitored-service-accounts": "team-a"},
             "config: monitored-service-accounts entry 'team-a': expected "
             "`namespace:account`, lower-case names, `*` as wildcard",
@@ -68,6 +72,18 @@ def test_bad_config_blocks_naming_the_fix_and_writes_nothing(
     out = ctx.run(ctx.on.config_changed(), base_state(config=config))
     assert out.unit_status == testing.BlockedStatus(message)
     assert cluster.count("POST") == cluster.count("PUT") == 0
+
+
+@pytest.mark.parametrize(("writers", "peak"), [(1, 1), (8, 2)])
+def test_max_concurrent_writes_bounds_the_writes_in_flight(
+    ctx, base_state, cluster, writers, peak
+):
+    cluster.latency = 0.1  # every write is still in flight when the next one may start
+    config = MEMORY | {"max-concurrent-writes": writers}
+    out = ctx.run(ctx.on.config_changed(), base_state(config=config))
+    assert out.unit_status == testing.ActiveStatus("2 accounts in sync")
+    assert cluster.count("POST", "/secrets") == 2
+    assert cluster.peak_in_flight == peak
 
 
 def test_a_non_leader_never_writes(ctx, base_state, cluster):

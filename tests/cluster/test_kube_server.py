@@ -714,3 +714,61 @@ def test_spark8t_reads_the_hub_secret(kube_server: KubeServer, spark8t: SimpleNa
     assert props["spark.executorEnv.LOKI_URL"] == "http://loki:3100"
     assert props["spark.metrics.conf.*.sink.prometheus.class"] == "Sink"
     assert props["spark.kubernetes.authenticate.driver.serviceAccountName"] == "bob"
+
+
+# -- latency and the concurrency limit (API Priority and Fairness) ----------------------------
+
+
+def _concurrent_gets(server: KubeServer, count: int) -> list[httpx2.Response]:
+    """`count` plain GETs (no retry) sent at the same moment, one thread each."""
+    start = threading.Barrier(count)
+    answers: list[httpx2.Response] = []
+
+    def get() -> None:
+        start.wait()
+        answers.append(httpx2.get(f"{server.url}/api/v1/namespaces/default/secrets"))
+
+    threads = [threading.Thread(target=get) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_latency_holds_every_request_and_requests_are_served_concurrently(
+    kube_server: KubeServer,
+):
+    kube_server.latency = 0.3
+    started = time.monotonic()
+    answers = _concurrent_gets(kube_server, 4)
+    assert [answer.status_code for answer in answers] == [200] * 4
+    assert time.monotonic() - started >= 0.3
+    assert kube_server.peak_in_flight == 4
+
+
+def test_the_concurrency_limit_answers_429_with_retry_after(kube_server: KubeServer):
+    kube_server.latency = 0.5
+    kube_server.max_in_flight = 2
+    kube_server.retry_after = 3
+    answers = _concurrent_gets(kube_server, 5)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200, 200, 429, 429, 429]
+    limited = [answer for answer in answers if answer.status_code == 429]
+    assert all(answer.headers["Retry-After"] == "3" for answer in limited)
+    assert all(answer.json()["reason"] == "TooManyRequests" for answer in limited)
+    assert kube_server.rejected == 3
+    assert kube_server.peak_in_flight == 2
+    assert kube_server.count("GET") == 5
+    assert sum(1 for record in kube_server.requests if record.status == 429) == 3
+
+
+def test_watches_are_outside_the_concurrency_limit(kube_server: KubeServer, client: Client):
+    kube_server.max_in_flight = 1
+    url = f"{kube_server.url}/api/v1/namespaces/default/secrets?watch=true&timeoutSeconds=1"
+    watcher = threading.Thread(target=lambda: httpx2.get(url, timeout=5))
+    watcher.start()
+    time.sleep(0.2)
+    assert client.get(Namespace, "default").metadata is not None
+    watcher.join()
+    assert kube_server.rejected == 0

@@ -1,6 +1,7 @@
 """The HTTP/1.1 request handler of the fake API server (keep-alive, chunked watch streams).
 
-It parses each request, consults the fault injector, routes the request to
+It parses each request, admits it under the server's concurrency limit (429 beyond it) and
+latency, consults the fault injector, routes the request to
 :class:`~tests.kube_server.operations.Api` and writes the answer. Every request is appended to the
 server's request log *before* its response is written, so a client that has its answer can rely
 on the log.
@@ -70,7 +71,10 @@ class Handler(BaseHTTPRequestHandler):
         record = RequestRecord(self.command, path, query, 0, watch)
         try:
             body = self._read_body()
-            self._respond(record, body)
+            if watch:
+                self._respond(record, body)
+            else:
+                self._admitted(record, body)
         except errors.StatusError as error:
             self._send_error(record, error)
         except OSError:
@@ -83,6 +87,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._send_error(record, errors.generic(500, f"Internal error occurred: {exc!r}"))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle  # noqa: N815
+
+    def _admitted(self, record: RequestRecord, body: bytes) -> None:
+        """Answer a non-watch request under the server's latency and concurrency limit."""
+        if not self.kube.admit():
+            raise errors.too_many_requests(self.kube.retry_after)
+        try:
+            if self.kube.latency:
+                self.kube.sleep(self.kube.latency)
+            self._respond(record, body)
+        finally:
+            self.kube.release()
 
     def _respond(self, record: RequestRecord, body: bytes) -> None:
         target: Call | str | errors.StatusError

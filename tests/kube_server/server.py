@@ -56,6 +56,12 @@ class KubeServer:
         history_size: how many events the watch history keeps (older resourceVersions get 410).
         user: the user name quoted in Forbidden messages.
         seed: the seed of the random generator used by probabilistic faults.
+        latency: seconds every non-watch request waits before it is handled (a cluster's
+            round trip); mutable.
+        max_in_flight: at most this many non-watch requests are handled at once; one more is
+            answered 429 with ``Retry-After: retry_after``, as API Priority and Fairness does
+            (None: no limit); mutable.
+        retry_after: the ``Retry-After`` seconds of those 429s.
     """
 
     def __init__(
@@ -64,7 +70,19 @@ class KubeServer:
         history_size: int = 1000,
         user: str = DEFAULT_USER,
         seed: int = 0,
+        latency: float = 0.0,
+        max_in_flight: int | None = None,
+        retry_after: int = 1,
     ):
+        self.latency = latency
+        self.max_in_flight = max_in_flight
+        self.retry_after = retry_after
+        self.rejected = 0
+        """How many requests the concurrency limit answered 429."""
+        self.peak_in_flight = 0
+        """The most non-watch requests handled at once."""
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
         self.store = Store(history_size)
         self.api = Api(self.store, user)
         self.faults = FaultSet(seed)
@@ -279,6 +297,21 @@ class KubeServer:
         self.faults.clear()
 
     # -- used by the handler ----------------------------------------------------------------
+
+    def admit(self) -> bool:
+        """Take a slot for a non-watch request; False (and counted) when all are taken."""
+        with self._flight_lock:
+            if self.max_in_flight is not None and self._in_flight >= self.max_in_flight:
+                self.rejected += 1
+                return False
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            return True
+
+    def release(self) -> None:
+        """Give back the slot `admit` took."""
+        with self._flight_lock:
+            self._in_flight -= 1
 
     def sleep(self, seconds: float) -> None:
         """Sleep, waking up early when the server stops."""

@@ -86,3 +86,11 @@ def test_bad_option_type_names_the_option():
 def test_bad_database_name():
     with pytest.raises(ConfigError, match="metastore-database-name"):
         HubConfig.from_options({"metastore-database-name": "drop table;"})
+
+
+def test_max_concurrent_writes_defaults_to_8_and_is_bounded():
+    assert HubConfig.from_options({}).max_concurrent_writes == 8
+    assert HubConfig.from_options({"max-concurrent-writes": 1}).max_concurrent_writes == 1
+    for bad in (0, 17, -3):
+        with pytest.raises(ConfigError, match="^max-concurrent-writes: "):
+            HubConfig.from_options({"max-concurrent-writes": bad})
