@@ -14,7 +14,7 @@ from pathlib import Path
 
 import ops
 
-from core.cluster import AccountRef, Owner
+from core.cluster import AccountRef, Owner, is_namespace_name
 from core.config import ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
@@ -308,9 +308,13 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             return
         state = event.params.get("state")
         if state is not None and state not in {s.value for s in AccountState}:
-            event.fail(f"unknown state {state!r}: use one of {[s.value for s in AccountState]}")
+            event.fail(f"unknown state: use one of {[s.value for s in AccountState]}")
             return
-        accounts = hub.accounts(namespace=event.params.get("namespace"), state=state)
+        namespace = event.params.get("namespace")
+        if namespace is not None and not is_namespace_name(str(namespace)):
+            event.fail("namespace: expected a namespace name (a DNS-1123 label, at most 63)")
+            return
+        accounts = hub.accounts(namespace=namespace, state=state)
         event.set_results({"count": len(accounts), "accounts": json.dumps(accounts, indent=1)})
 
     def _on_get_config_action(self, event: ops.ActionEvent) -> None:
@@ -319,12 +323,16 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             return
         reveal = bool(event.params.get("reveal", False))
         account = event.params.get("account")
+        if account is not None and not isinstance(account, str):
+            event.fail("account: expected `namespace:name`")
+            return
         if not account:
             shown = hub.desired_config(self._inputs()[0], reveal)
             event.set_results({"count": len(shown), "properties": json.dumps(shown, indent=1)})
             return
         try:
-            live = hub.account_config(AccountRef.parse(account), reveal)
+            ref = AccountRef.parse(account)
+            live = hub.account_config(ref, reveal)
         except ValueError as error:
             event.fail(f"account: {error}")
             return
@@ -332,7 +340,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             event.fail(f"cannot read the account's Secret: {error.reason}")
             return
         if live is None:
-            event.fail(f"account {account} has no hub Secret (see list-accounts)")
+            event.fail(f"account {ref} has no Secret written by this hub (see list-accounts)")
             return
         event.set_results({"count": len(live), "properties": json.dumps(live, indent=1)})
 

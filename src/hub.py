@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from core.cluster import Account, AccountRef, Owner, secret_name
+from core.cluster import Account, AccountRef, LiveSecret, Owner, secret_name
 from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from core.inputs import Incomplete, Invalid, SourceResult
+from core.masking import shown_value
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from core.values import largest_source, oversized, screen_all
 from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, KubeGateway, UnavailableError
@@ -358,25 +359,47 @@ class Hub:
         """The properties the hub distributes from `results` (this hook's inputs), by source.
 
         The store keeps no values, so they come from the inputs; inputs that block or wait
-        show no properties (the status says why).
+        show no properties (the status says why). Credentials are masked unless `reveal`.
         """
         verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
-        return verdict.properties.masked(reveal) if verdict.properties is not None else {}
+        if verdict.properties is None:
+            return {}
+        return {
+            p.key: {
+                "value": shown_value(p.value, p.sensitive or looks_sensitive(p.key), reveal),
+                "source": p.source.value,
+            }
+            for p in verdict.properties.items
+        }
 
     def account_config(self, ref: AccountRef, reveal: bool) -> dict[str, str] | None:
-        """The properties an account's hub Secret holds now, or None if it has none."""
+        """The properties this hub's Secret of an account holds now, or None if it has none.
+
+        Only a Secret that carries this hub's marks (its labels and owner annotation) is
+        shown: any other Secret, whatever its name, is None. Without `reveal`, a value is
+        masked when its key looks like a credential or the hub took it from a credential
+        field (the sources' sensitive keys), and URL credentials are masked in every value.
+        """
         live = self.gateway.get_secret(ref.namespace, secret_name(ref.name))
-        if live is None:
+        if live is None or not self._carries_our_marks(live):
             return None
+        sensitive = {row["key"] for row in self.store.desired_keys() if row["sensitive"]}
         shown: dict[str, str] = {}
         for encoded, value in sorted(live.data.items()):
             try:
                 key = decode_key(encoded)
             except ValueError:
                 key = encoded  # not written by this hub's encoding
-            masked = value is not None and looks_sensitive(key) and not reveal
-            shown[key] = "*****" if masked else (value if value is not None else "<not UTF-8>")
+            if value is None:
+                shown[key] = "<not UTF-8>"
+                continue
+            credential = key in sensitive or looks_sensitive(key)
+            shown[key] = shown_value(value, credential, reveal)
         return shown
+
+    def _carries_our_marks(self, live: LiveSecret) -> bool:
+        labels = self.owner.labels
+        return self.owner.owns(live) and all(live.labels.get(k) == v for k, v in labels.items())
 
 
 def refused_message(accounts: int, largest_source: str) -> str:

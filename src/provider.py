@@ -126,7 +126,7 @@ class AccountManager:
         # With no requirer, a failed list is retried next pass and worth no message.
         provided = self._provided(problems if grouped else [])
         for ref in sorted(grouped):
-            problem = self.ensure(grouped[ref], (provided or {}).get(ref), full)
+            problem = self._ensure_contained(grouped[ref], (provided or {}).get(ref), full)
             if problem:
                 problems.append(problem)
         for ref in sorted(set(provided or {}) - set(grouped)):
@@ -155,6 +155,26 @@ class AccountManager:
             return None
 
     # -- ensure -----------------------------------------------------------------------------------
+
+    def _ensure_contained(
+        self, wants: list[Want], ours: KubeObject | None, full: bool
+    ) -> str | None:
+        """`ensure`, with any unexpected error confined to this account's requests.
+
+        A bug or a hostile value that gets past parsing must not stop the hub serving every
+        other account: the error is logged by type (never its text, which may quote input)
+        and reported against who asked.
+        """
+        try:
+            return self.ensure(wants, ours, full)
+        except (ForbiddenError, KubeError):
+            raise
+        except Exception as error:  # contained per account on purpose
+            logger.error("account %s: unexpected %s", wants[0].ref, type(error).__name__)
+            return (
+                f"{wants[0].source}: cannot serve account {wants[0].ref} "
+                f"(unexpected {type(error).__name__}); check the request, {RETRY_HINT}"
+            )
 
     def ensure(self, wants: list[Want], ours: KubeObject | None, full: bool = True) -> str | None:
         """Make one account exist (or check it does); returns a problem, or None.
@@ -406,6 +426,10 @@ class AccountProvider(ops.Object):
             except InvalidServiceAccountError as error:
                 problems.append(f"{source}: {error}")
                 request = None
+            except Exception as error:  # one requirer never stops the others
+                logger.error("%s: unreadable request (%s)", source, type(error).__name__)
+                problems.append(f"{source}: unreadable request; fix the requirer's databag")
+                request = None
             kept = request is None
             if request is None:
                 request = self._answered(relation)
@@ -450,14 +474,16 @@ class AccountProvider(ops.Object):
         for relation in self.interface.relations:
             try:
                 request = self.interface.request(relation)
-            except InvalidServiceAccountError:
-                continue  # reported by ensure_accounts; the last answer stands
+            except Exception:  # reported by ensure_accounts; the last answer stands
+                continue
             if request is None:
                 continue
             try:
                 self._publish(relation, request, properties, full)
             except KubeError as error:
                 logger.warning("cannot answer %s yet: %s", _describe(relation), error.reason)
+            except Exception as error:  # one requirer never stops the others
+                logger.error("cannot answer %s: %s", _describe(relation), type(error).__name__)
 
     def _publish(
         self,

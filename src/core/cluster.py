@@ -6,6 +6,7 @@ them and back; nothing else sees an API object.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,19 @@ TRUSTSTORE_SECRET = "integration-hub-truststore"
 """The name of the hub's truststore Secret, the same in every namespace it serves."""
 
 
+MAX_NAMESPACE = 63
+"""A namespace is a DNS-1123 label."""
+MAX_ACCOUNT_NAME = 253 - len(SECRET_PREFIX)
+"""The longest service-account name whose hub Secret name is a valid DNS-1123 subdomain."""
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def is_namespace_name(text: str) -> bool:
+    """Whether `text` is a valid namespace name (DNS-1123 label, at most 63 characters)."""
+    return len(text) <= MAX_NAMESPACE and _DNS_LABEL.fullmatch(text) is not None
+
+
 def secret_name(account: str) -> str:
     """The name of the hub's Secret for `account` (spelled "integrator", as spark8t reads it)."""
     return f"{SECRET_PREFIX}{account}"
@@ -40,14 +54,25 @@ class AccountRef:
 
     @classmethod
     def parse(cls, text: str) -> AccountRef:
-        """Parse `namespace:name`.
+        """Parse `namespace:name`: a DNS-1123 label, `:`, a DNS-1123 subdomain.
+
+        Anything else (`/`, `..`, `?`, `#`, whitespace, upper case, a final newline, too long)
+        is refused, so a parsed reference is always safe to put in an API path.
 
         Raises:
-            ValueError: when `text` is not of that form.
+            ValueError: when `text` is not of that form (the message never repeats `text`).
         """
         namespace, separator, name = text.partition(":")
-        if not separator or not namespace or not name:
-            raise ValueError(f"expected `namespace:name`, got {text!r}")
+        if not separator or not is_namespace_name(namespace):
+            raise ValueError(
+                "expected `namespace:name`, the namespace a DNS-1123 label (lower-case letters, "
+                f"digits and '-', at most {MAX_NAMESPACE} characters)"
+            )
+        if len(name) > MAX_ACCOUNT_NAME or _DNS_SUBDOMAIN.fullmatch(name) is None:
+            raise ValueError(
+                "expected `namespace:name`, the name a DNS-1123 subdomain (lower-case letters, "
+                f"digits, '-' and '.', at most {MAX_ACCOUNT_NAME} characters)"
+            )
         return cls(namespace, name)
 
     def __str__(self) -> str:

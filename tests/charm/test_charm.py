@@ -174,7 +174,7 @@ def test_list_accounts_with_filters(ctx, base_state, cluster):
     assert row["last-error"] == ""
     ctx.run(ctx.on.action("list-accounts", params={"state": "conflict"}), base_state())
     assert ctx.action_results["count"] == 0
-    with pytest.raises(testing.ActionFailed, match="unknown state 'lost'"):
+    with pytest.raises(testing.ActionFailed, match="unknown state: use one of"):
         ctx.run(ctx.on.action("list-accounts", params={"state": "lost"}), base_state())
 
 

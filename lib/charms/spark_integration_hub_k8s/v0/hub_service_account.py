@@ -92,7 +92,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 1
+LIBPATCH = 2
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +109,19 @@ SECRET_FIELDS: tuple[str, ...] = (SPARK_PROPERTIES, RESOURCE_MANIFEST)
 MAX_USERNAME = 233
 """The longest username whose objects (`integrator-hub-conf-<username>`...) are valid names."""
 
-_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_USERNAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+MAX_FIELD = 4096
+"""The longest databag field the library parses (a longer one is refused unread)."""
+MAX_SECRET_FIELDS = 16
+"""The most entries `requested-secrets` may list."""
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_USERNAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+"""Matched with `fullmatch` only (`$` would accept a final newline)."""
+
+
+def _shown(value: str) -> str:
+    """`value` quoted for a message, cut short so a hostile field cannot flood a status."""
+    return repr(value if len(value) <= 64 else value[:64] + "...")
 
 
 class InvalidServiceAccountError(ValueError):
@@ -123,7 +134,7 @@ def _parse_bool(value: str | None) -> bool:
     lowered = value.strip().lower()
     if lowered not in ("true", "false"):
         raise InvalidServiceAccountError(
-            f'{SKIP_CREATION} is {value!r}: set it to "true" or "false"'
+            f'{SKIP_CREATION} is {_shown(value)}: set it to "true" or "false"'
         )
     return lowered == "true"
 
@@ -131,13 +142,19 @@ def _parse_bool(value: str | None) -> bool:
 def _parse_secrets(value: str | None) -> tuple[str, ...]:
     if not value:
         return SECRET_FIELDS
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+    parsed: object = None
+    if len(value) <= MAX_FIELD:
+        try:
+            parsed = json.loads(value)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+            parsed = None
+    if (
+        not isinstance(parsed, list)
+        or len(parsed) > MAX_SECRET_FIELDS
+        or not all(isinstance(item, str) for item in parsed)
+    ):
         raise InvalidServiceAccountError(
-            f"{REQUESTED_SECRETS} is {value!r}: set it to a JSON list such as "
+            f"{REQUESTED_SECRETS} is {_shown(value)}: set it to a JSON list such as "
             f"{json.dumps(list(SECRET_FIELDS))}"
         )
     return tuple(parsed)
@@ -177,20 +194,26 @@ class ServiceAccountRequest:
             InvalidServiceAccountError: when it is not of that form or not valid Kubernetes names.
         """
         namespace, separator, username = service_account.partition(":")
-        if not separator or not namespace or not username or ":" in username:
+        if (
+            len(service_account) > MAX_FIELD
+            or not separator
+            or not namespace
+            or not username
+            or ":" in username
+        ):
             raise InvalidServiceAccountError(
-                f"{SERVICE_ACCOUNT} is {service_account!r}: set it to `<namespace>:<username>`, "
-                "e.g. `spark:alice`"
+                f"{SERVICE_ACCOUNT} is {_shown(service_account)}: set it to "
+                "`<namespace>:<username>`, e.g. `spark:alice`"
             )
-        if len(namespace) > 63 or not _NAMESPACE.match(namespace):
+        if len(namespace) > 63 or not _NAMESPACE.fullmatch(namespace):
             raise InvalidServiceAccountError(
-                f"namespace {namespace!r} is not a valid Kubernetes namespace name: use "
+                f"namespace {_shown(namespace)} is not a valid Kubernetes namespace name: use "
                 "lower-case letters, digits and '-' (at most 63 characters)"
             )
-        if len(username) > MAX_USERNAME or not _USERNAME.match(username):
+        if len(username) > MAX_USERNAME or not _USERNAME.fullmatch(username):
             raise InvalidServiceAccountError(
-                f"username {username!r} is not a valid Kubernetes name: use lower-case letters, "
-                f"digits, '-' and '.' (at most {MAX_USERNAME} characters)"
+                f"username {_shown(username)} is not a valid Kubernetes name: use lower-case "
+                f"letters, digits, '-' and '.' (at most {MAX_USERNAME} characters)"
             )
         return cls(namespace, username, skip_creation, tuple(requested_secrets))
 
@@ -660,7 +683,7 @@ class SparkServiceAccountRequirer(ops.Object):
             return None
         try:
             parsed = json.loads(content[SPARK_PROPERTIES])
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             logger.warning("%s is not JSON", SPARK_PROPERTIES)
             return None
         if not isinstance(parsed, dict):
