@@ -340,7 +340,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             event.fail(f"cannot read the account's Secret: {error.reason}")
             return
         if live is None:
-            event.fail(f"account {ref} has no Secret written by this hub (see list-accounts)")
+            event.fail(f"account {ref} has no hub Secret written by this hub (see list-accounts)")
             return
         event.set_results({"count": len(live), "properties": json.dumps(live, indent=1)})
 

@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from time import monotonic, sleep
@@ -275,20 +274,31 @@ class _SharedGate:
 
     PROBE = 32
 
-    def __init__(self, ceiling: int = 64) -> None:
+    def __init__(
+        self,
+        ceiling: int = 64,
+        clock: Callable[[], float] = monotonic,
+        pause: Callable[[float], None] = sleep,
+    ) -> None:
+        self._clock = clock
+        self._pause = pause  # the hook budget's: a Retry-After pause is spent from the budget
         self._ceiling = float(ceiling)
         self._cap = float(ceiling)
         self._in_flight = 0
-        self._opens = 0.0  # time.monotonic() before which no request is sent
+        self._opens = 0.0  # the clock's time before which no request is sent
         self._changed = threading.Condition()
 
     def enter(self) -> None:
         """Wait until the gate is open and the cap allows one more request in flight."""
         with self._changed:
             while True:
-                paused = self._opens - time.monotonic()
+                paused = self._opens - self._clock()
                 if paused > 0:
-                    self._changed.wait(paused)
+                    self._changed.release()
+                    try:
+                        self._pause(paused)
+                    finally:
+                        self._changed.acquire()
                 elif self._in_flight < int(self._cap):
                     self._in_flight += 1
                     return
@@ -299,7 +309,7 @@ class _SharedGate:
         """Record how the request ended: `limited` when it was answered 429."""
         with self._changed:
             self._in_flight -= 1
-            now = time.monotonic()
+            now = self._clock()
             if not limited:
                 self._cap = min(self._ceiling, self._cap + 1 / (self.PROBE * self._cap))
             elif now >= self._opens:  # the first 429 of this pause
@@ -337,7 +347,7 @@ class RetryingTransport(httpx2.BaseTransport):
         self._on_retry = on_retry
         self.budget = budget or HookBudget.unbounded()
         self._backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
-        self._gate = _SharedGate()
+        self._gate = _SharedGate(clock=self.budget.clock, pause=self.budget.pause)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send `request`, retrying transient failures within the hook's budget.
