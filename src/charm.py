@@ -249,6 +249,11 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         if self.app.planned_units() > 0:
             return
         try:
+            for problem in self.accounts.manager.release_all():
+                logger.warning(problem)
+        except KubeError as error:
+            logger.warning("could not release the provided accounts: %s", error.reason)
+        try:
             remove_owned(self._gateway(), self._owner)
         except KubeError as error:
             logger.warning("could not remove our Secrets: %s", error.reason)

@@ -43,11 +43,13 @@ from charms.spark_integration_hub_k8s.v0.hub_service_account import (
 )
 
 from core.cluster import AccountRef, Owner
+from core.config import AccountPolicy, ConfigError, HubConfig, Scope
 from core.manifest import (
     AccountNames,
     AccountObjects,
     KubeObject,
     Mark,
+    account_bodies,
     manifest_lists,
     missing_bodies,
     render_manifest,
@@ -61,6 +63,9 @@ RELATION_NAME = "spark-service-account"
 RETRY_HINT = "the hub retries on the next event"
 FULL_PASS_EVENTS = ("leader_elected", "upgrade_charm")
 """Charm events after which a pass reads every provided account (besides the endpoint's)."""
+JUJU_MANAGED_BY = ("app.kubernetes.io/managed-by", "juju")
+"""The label Juju puts on every model's namespace (with `model.juju.is/name=<model>`)."""
+JUJU_MODEL_LABEL = "model.juju.is/name"
 
 
 @dataclass(frozen=True)
@@ -92,16 +97,32 @@ class AccountManager:
     One instance serves one pass: it caches what it read for `objects`.
     """
 
-    def __init__(self, gateway: KubeGateway, owner: Owner) -> None:
+    def __init__(
+        self,
+        gateway: KubeGateway,
+        owner: Owner,
+        policy: AccountPolicy | None = None,
+        scope: Scope | None = None,
+        hub_namespace: str = "",
+    ) -> None:
         """Create the manager.
 
         Args:
             gateway: the Kubernetes gateway.
             owner: this hub's identity (stamped on what it creates; checked before a delete).
+            policy: where accounts may be provided (default: the options' safe defaults).
+            scope: `monitored-service-accounts`; an account outside it is refused.
+            hub_namespace: the hub's own model namespace (reserved).
         """
         self.gateway = gateway
         self.owner = owner
+        self.policy = policy or AccountPolicy()
+        self.scope = scope or Scope()
+        self.hub_namespace = hub_namespace
         self._read: dict[AccountRef, AccountObjects] = {}
+        self._namespaces: dict[str, KubeObject | None] = {}
+        self.complete: set[AccountRef] = set()
+        """Accounts found complete and allowed by this pass: the only ones answered."""
 
     def reconcile(self, wants: Iterable[Want], full: bool = True) -> list[str]:
         """Ensure every wanted account; release what this hub created and nobody wants.
@@ -119,6 +140,8 @@ class AccountManager:
             ForbiddenError: the hub lacks a permission.
         """
         self._read = {}
+        self._namespaces = {}
+        self.complete = set()
         grouped: dict[AccountRef, list[Want]] = {}
         for want in wants:
             grouped.setdefault(want.ref, []).append(want)
@@ -193,16 +216,72 @@ class AccountManager:
         first = live[0]
         ref = first.ref
         try:
+            refusal = self._refusal(first)
+            if refusal:
+                return refusal
             if all(w.skip_creation for w in live):
                 account = self.gateway.get_object("ServiceAccount", ref.namespace, ref.name)
-                return _skip_creation_problem(first, account)
-            return self._create(first, ours, full)
+                problem = _skip_creation_problem(first, account) or self._foreign_problem(
+                    first, account
+                )
+            else:
+                problem = self._create(first, ours, full)
         except ForbiddenError:
             raise
         except KubeError as error:
             return (
                 f"{first.source}: cannot create account {ref} yet ({error.reason}); {RETRY_HINT}"
             )
+        if problem is None:
+            self.complete.add(ref)
+        return problem
+
+    def _refusal(self, want: Want) -> str | None:
+        """Why the policy refuses the account (scope, namespace), or None (1 GET)."""
+        ref = want.ref
+        if not self.scope.includes(ref.namespace, ref.name):
+            return (
+                f"{want.source}: account {ref} is outside monitored-service-accounts: "
+                "ask for an account in scope, or widen monitored-service-accounts"
+            )
+        if ref.namespace not in self._namespaces:
+            self._namespaces[ref.namespace] = self.gateway.get_object(
+                "Namespace", "", ref.namespace
+            )
+        namespace = self._namespaces[ref.namespace]
+        if not self.policy.allows(ref.namespace, reserved=self._reserved(namespace, ref)):
+            return (
+                f"{want.source}: namespace {ref.namespace} is not allowed for provided "
+                "accounts (kube-*, default, the hub's model and Juju models are reserved): "
+                f"add {ref.namespace} to service-account-namespaces to allow it"
+            )
+        if namespace is None and not self.policy.create_namespaces:
+            return (
+                f"{want.source}: namespace {ref.namespace} does not exist: create it, or set "
+                "service-account-create-namespaces to true"
+            )
+        return None
+
+    def _reserved(self, namespace: KubeObject | None, ref: AccountRef) -> bool:
+        """Whether the namespace is reserved: by name, the hub's own, or a Juju model's."""
+        if AccountPolicy.is_reserved_name(ref.namespace) or ref.namespace == self.hub_namespace:
+            return True
+        if namespace is None:
+            return False
+        labels = namespace.labels
+        key, value = JUJU_MANAGED_BY
+        return labels.get(key) == value or JUJU_MODEL_LABEL in labels
+
+    def _foreign_problem(self, want: Want, account: KubeObject | None) -> str | None:
+        """Why an account the hub did not create cannot be answered, or None."""
+        if account is None or account.created_by_owner(self.owner):
+            return None
+        if not self.policy.adopt_existing:
+            return (
+                f"{want.source}: service account {want.ref} exists and was not created by the "
+                "hub: ask for another name, or set service-account-adopt-existing to true"
+            )
+        return None
 
     def _create(self, want: Want, ours: KubeObject | None, full: bool) -> str | None:
         """Create what is missing of the account (nothing, for a complete spark8t account)."""
@@ -213,19 +292,39 @@ class AccountManager:
             if account is not None and not account.is_spark8t_account:
                 return (
                     f"{want.source}: service account {ref} exists but is not a Spark account "
-                    "(no label app.kubernetes.io/managed-by=spark8t): ask for another name, or "
-                    "set skip-creation to true to use it as it is"
+                    "(no label app.kubernetes.io/managed-by=spark8t): ask for another name"
                 )
+            foreign = self._foreign_problem(want, account)
+            if foreign:
+                return foreign
         if account is not None and not full:
-            return None
+            return None  # the ServiceAccount is created last: it exists, so the rest was made
         objects = self._read_objects(ref, account)
         mark = Mark(self.owner, want.relation)
+        impostor = _impostor(objects, mark, self.owner)
+        if impostor:
+            return (
+                f"{want.source}: {impostor} of account {ref} exists, was not created by the "
+                "hub and is not spark8t's: delete it or ask for another name"
+            )
+        found = self._create_missing(objects, mark, account is None)
+        keys = AccountNames(ref).keys()[:4]
+        self._read[ref] = AccountObjects(ref, *(found.get(key) for key in keys))
+        return None
+
+    def _create_missing(
+        self, objects: AccountObjects, mark: Mark, new: bool
+    ) -> dict[tuple[str, str], KubeObject]:
+        """Create the account's missing objects; returns every object by (kind, name)."""
+        ref = objects.ref
         missing = missing_bodies(objects, mark)
-        if missing and account is None:
+        if missing and new:
             if self.gateway.ensure_namespace(ref.namespace, mark.annotations):
                 logger.info("created namespace %s for account %s", ref.namespace, ref)
         found = {(obj.kind, obj.name): obj for obj in objects.present()}
-        for body in missing:
+        # The ServiceAccount last: what the next pass lists is then a complete account, and a
+        # creation cut short (a 403 on the Role) is resumed because nothing is listed yet.
+        for body in sorted(missing, key=lambda item: item["kind"] == "ServiceAccount"):
             kind, name = body["kind"], body["metadata"]["name"]
             try:
                 found[(kind, name)] = self.gateway.create_object(body)
@@ -234,9 +333,7 @@ class AccountManager:
                 obj = self.gateway.get_object(kind, ref.namespace, name)
                 if obj is not None:
                     found[(kind, name)] = obj
-        keys = AccountNames(ref).keys()[:4]
-        self._read[ref] = AccountObjects(ref, *(found.get(key) for key in keys))
-        return None
+        return found
 
     def _read_objects(self, ref: AccountRef, account: KubeObject | None) -> AccountObjects:
         """The account's objects but the hub's Secret, its ServiceAccount being `account`."""
@@ -281,6 +378,8 @@ class AccountManager:
             ("Secret", names.account_secret),
         ):
             obj = gateway.get_object(kind, ref.namespace, name)
+            if kind == "Secret" and obj is not None and obj.body.get("data"):
+                continue  # the account's own configuration, written by its user: kept
             if obj is not None and obj.created_by_owner(self.owner):
                 gateway.delete_object(kind, ref.namespace, name)
                 deleted.append(f"{kind}/{name}")
@@ -295,6 +394,19 @@ class AccountManager:
         deleted.append(f"ServiceAccount/{ref.name}")
         logger.info("released account %s: deleted %s", ref, ", ".join(deleted))
         return deleted
+
+    def release_all(self) -> list[str]:
+        """Release every account this hub created (the application is being removed).
+
+        Returns:
+            Problems (accounts that could not be released yet).
+        """
+        problems = []
+        for ref in sorted(self.provided()):
+            problem = self._release_quietly(ref)
+            if problem:
+                problems.append(problem)
+        return problems
 
     # -- what publish reads -----------------------------------------------------------------------
 
@@ -317,6 +429,28 @@ class AccountManager:
         """Whether the hub's Secret of the account exists (1 GET)."""
         name = AccountNames(ref).hub_secret
         return self.gateway.get_object("Secret", ref.namespace, name) is not None
+
+
+def _impostor(objects: AccountObjects, mark: Mark, owner: Owner) -> str | None:
+    """The Role or RoleBinding the hub did not create and that is not exactly spark8t's."""
+    expected = {(b["kind"], b["metadata"]["name"]): b for b in account_bodies(objects.ref, mark)}
+    for obj in (objects.role, objects.role_binding):
+        if obj is None or obj.created_by_owner(owner):
+            continue
+        body = expected[(obj.kind, obj.name)]
+        fields = ("rules",) if obj.kind == "Role" else ("roleRef", "subjects")
+        if any(_plain(obj.body.get(f)) != _plain(body[f]) for f in fields):
+            return f"{obj.kind} {obj.name}"
+    return None
+
+
+def _plain(value: object) -> object:
+    """`value` without empty fields (how the API server may echo what was sent)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if v not in (None, "", [], {})}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _skip_creation_problem(want: Want, account: KubeObject | None) -> str | None:
@@ -364,6 +498,7 @@ class AccountProvider(ops.Object):
         self.owner = owner
         self.relation_name = relation_name
         self._full = False
+        self._ensured = False
         # Observed before the library exists, so that the flag is up when the library's
         # events (and the charm's pass after them) run in the same dispatch.
         endpoint = charm.on[relation_name]
@@ -386,7 +521,7 @@ class AccountProvider(ops.Object):
         if self._manager is None:
             source = self._gateway_source
             gateway = source if isinstance(source, KubeGateway) else source()
-            self._manager = AccountManager(gateway, self.owner)
+            self._manager = AccountManager(gateway, self.owner, hub_namespace=self.model.name)
         return self._manager
 
     def _on_full_pass_event(self, _: ops.EventBase) -> None:
@@ -412,9 +547,19 @@ class AccountProvider(ops.Object):
         """
         if not self._charm.unit.is_leader():
             return []
+        self._ensured = True
+        manager = self.manager
+        try:
+            config = HubConfig.from_options(self._charm.config)
+        except ConfigError as error:
+            manager.complete = set()
+            return [
+                f"{self.relation_name}: no account is served until the config is fixed ({error})"
+            ]
+        manager.policy, manager.scope = config.account_policy, config.scope
         problems: list[str] = []
         wants = self.wants(problems)
-        return problems + self.manager.reconcile(wants, self._full if full is None else full)
+        return problems + manager.reconcile(wants, self._full if full is None else full)
 
     def wants(self, problems: list[str]) -> list[Want]:
         """What every live relation asks for; a malformed request keeps what it was given."""
@@ -471,6 +616,7 @@ class AccountProvider(ops.Object):
             return
         full = self._full if full is None else full
         properties = desired.escaped() if desired is not None else None
+        complete = self.manager.complete if self._ensured else set()
         for relation in self.interface.relations:
             try:
                 request = self.interface.request(relation)
@@ -478,6 +624,8 @@ class AccountProvider(ops.Object):
                 continue
             if request is None:
                 continue
+            if AccountRef(request.namespace, request.username) not in complete:
+                continue  # refused or incomplete (reported by ensure_accounts): not granted
             try:
                 self._publish(relation, request, properties, full)
             except KubeError as error:

@@ -60,6 +60,42 @@ class Scope(BaseModel):
         return any(pattern.matches(namespace, account) for pattern in self.patterns)
 
 
+RESERVED_NAMESPACES = ("kube-*", "default")
+"""Namespaces refused for provided accounts unless `service-account-namespaces` names them."""
+
+
+class AccountPolicy(BaseModel):
+    """Where the hub may provide Spark accounts, and what it may do there.
+
+    Attributes:
+        namespaces: `service-account-namespaces` patterns (`*` is a wildcard).
+        create_namespaces: `service-account-create-namespaces`: create a missing namespace.
+        adopt_existing: `service-account-adopt-existing`: answer for accounts the hub did not
+            create.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    namespaces: tuple[str, ...] = ("*",)
+    create_namespaces: bool = False
+    adopt_existing: bool = False
+
+    def allows(self, namespace: str, *, reserved: bool) -> bool:
+        """Whether accounts may live in `namespace`.
+
+        A reserved namespace (`kube-*`, `default`, the hub's own model, any Juju model) is
+        allowed only when an entry names it exactly (no wildcard).
+        """
+        if reserved:
+            return namespace in self.namespaces
+        return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.namespaces)
+
+    @staticmethod
+    def is_reserved_name(namespace: str) -> bool:
+        """Whether the name alone makes the namespace reserved (`kube-*`, `default`)."""
+        return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in RESERVED_NAMESPACES)
+
+
 class HubConfig(BaseModel):
     """The charm's config options (charmcraft.yaml `config`), validated."""
 
@@ -75,6 +111,7 @@ class HubConfig(BaseModel):
     hook_time_budget: float = Field(default=60.0, ge=10, le=3600)
     """Seconds a hook may spend on the Kubernetes API before it stops and says why."""
     max_concurrent_writes: int = Field(default=MAX_CONCURRENT_WRITES_DEFAULT, ge=1, le=16)
+    account_policy: AccountPolicy = AccountPolicy()
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> HubConfig:
@@ -100,6 +137,13 @@ class HubConfig(BaseModel):
                 hook_time_budget=options.get("hook-time-budget", 60),
                 max_concurrent_writes=options.get(
                     "max-concurrent-writes", MAX_CONCURRENT_WRITES_DEFAULT
+                ),
+                account_policy=AccountPolicy(
+                    namespaces=parse_namespace_patterns(
+                        str(options.get("service-account-namespaces", "*"))
+                    ),
+                    create_namespaces=options.get("service-account-create-namespaces", False),
+                    adopt_existing=options.get("service-account-adopt-existing", False),
                 ),
             )
         except ValidationError as error:
@@ -174,6 +218,28 @@ def parse_scope(text: str) -> Scope:
     if not patterns:
         raise ConfigError("monitored-service-accounts is empty: use `*:*` for all")
     return Scope(patterns=tuple(patterns))
+
+
+def parse_namespace_patterns(text: str) -> tuple[str, ...]:
+    """Parse `service-account-namespaces`: comma- or newline-separated namespace patterns.
+
+    Raises:
+        ConfigError: naming the first bad entry.
+    """
+    patterns: list[str] = []
+    for entry in re.split(r"[,\n]", text):
+        entry = entry.strip()
+        if not entry:
+            continue
+        if len(entry) > 63 or not _PATTERN_PART.fullmatch(entry):
+            raise ConfigError(
+                f"service-account-namespaces entry {shorten(entry)!r}: expected a namespace "
+                "name, lower-case, `*` as wildcard"
+            )
+        patterns.append(entry)
+    if not patterns:
+        raise ConfigError("service-account-namespaces is empty: use `*` for every namespace")
+    return tuple(patterns)
 
 
 def parse_database_name(text: str) -> str:

@@ -59,6 +59,10 @@ SERVER_FIELDS = (
 )
 """Metadata the API server fills in; a manifest leaves it out (it is not the object's spec)."""
 
+KEPT_ANNOTATIONS = (CREATED_BY_ANNOTATION, RELATION_ANNOTATION)
+"""The only annotations a manifest shows (others, e.g. `last-applied-configuration`, may hold
+a user's Secret data)."""
+
 SECRET_VALUES = ("data", "stringData")
 """A Secret's values, left out of manifests."""
 
@@ -312,6 +316,14 @@ def manifest_document(obj: KubeObject) -> dict[str, Any]:
         for key, value in (body.get("metadata") or {}).items()
         if key not in SERVER_FIELDS and value not in (None, {}, [])
     }
+    annotations = {
+        key: value
+        for key, value in (meta.get("annotations") or {}).items()
+        if key in KEPT_ANNOTATIONS
+    }
+    meta.pop("annotations", None)
+    if annotations:
+        meta["annotations"] = annotations
     body["metadata"] = meta
     return {key: value for key, value in body.items() if value is not None}
 

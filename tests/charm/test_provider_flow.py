@@ -21,7 +21,10 @@ from tests.charm.conftest import MODEL
 from tests.cluster.helpers import add_account, decoded, hub_secret
 
 ENDPOINT = "spark-service-account"
-MEMORY = {"spark-properties": "spark.executor.memory=4g"}
+MEMORY = {
+    "spark-properties": "spark.executor.memory=4g",
+    "service-account-create-namespaces": True,
+}
 
 pytestmark = pytest.mark.skipif(
     "AccountProvider(" not in inspect.getsource(charm), reason="waiting for charm wiring"
@@ -82,7 +85,7 @@ def test_new_properties_reach_the_answer(ctx, base_state, cluster):
         ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
     )
     changed = base_state(
-        config={"spark-properties": "spark.executor.memory=8g"},
+        config=MEMORY | {"spark-properties": "spark.executor.memory=8g"},
         relations=first.relations,
         secrets=first.secrets,
     )
@@ -180,7 +183,7 @@ def test_the_upstream_librarys_requirer_gets_its_answer_on_the_wire(ctx, base_st
         remote_app_name="kyuubi",
         remote_app_data={
             "requested-secrets": UPSTREAM_REQUESTED_SECRETS,
-            "service-account": "spark:kyuubi",
+            "service-account": "spark-jobs:kyuubi",
             "skip-creation": "false",
         },
     )
@@ -189,11 +192,165 @@ def test_the_upstream_librarys_requirer_gets_its_answer_on_the_wire(ctx, base_st
     )
     provider_data = out.get_relation(relation.id).local_app_data
     # `account_granted` fires on the echo; `event.service_account` reads it.
-    assert provider_data["service-account"] == "spark:kyuubi"
+    assert provider_data["service-account"] == "spark-jobs:kyuubi"
     # `fetch_relation_field(id, "spark-properties")` / `"resource-manifest"` read this secret.
     content = answer(out, relation)
     assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "4g"}
     kinds = [d["kind"] for d in yaml.safe_load_all(content["resource-manifest"])]
     assert kinds[0] == "ServiceAccount"
-    assert cluster.get("ServiceAccount", "kyuubi", "spark") is not None
+    assert cluster.get("ServiceAccount", "kyuubi", "spark-jobs") is not None
     assert isinstance(out.unit_status, testing.ActiveStatus)
+
+
+# -- confinement (issue 7) ------------------------------------------------------------------------
+
+
+def refused(out: testing.State, relation: testing.Relation, cluster, namespace: str) -> str:
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert f"{ENDPOINT}:{relation.id} (kyuubi)" in out.unit_status.message
+    assert cluster.count("POST", "/serviceaccounts") == 0
+    assert cluster.count("POST", "/roles") == 0
+    assert "secret-extra" not in out.get_relation(relation.id).local_app_data
+    return out.unit_status.message
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "default", MODEL.name])
+def test_reserved_namespaces_are_refused(ctx, base_state, cluster, namespace):
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    relation = request(f"{namespace}:alice")
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert "service-account-namespaces" in refused(out, relation, cluster, namespace)
+
+
+def test_another_juju_models_namespace_is_refused(ctx, base_state, cluster):
+    labels = {"app.kubernetes.io/managed-by": "juju", "model.juju.is/name": "prod"}
+    cluster.put(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": labels}}
+    )
+    relation = request("prod:alice")
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert "service-account-namespaces" in refused(out, relation, cluster, "prod")
+
+
+def test_a_reserved_namespace_named_exactly_is_allowed(ctx, base_state, cluster):
+    relation = request(f"{MODEL.name}:alice")
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MODEL.name}})
+    config = MEMORY | {"service-account-namespaces": f"team-*,{MODEL.name}"}
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
+    )
+    assert cluster.get("ServiceAccount", "alice", MODEL.name) is not None
+    assert "secret-extra" in out.get_relation(relation.id).local_app_data
+
+
+def test_a_missing_namespace_is_refused_unless_creation_is_allowed(ctx, base_state, cluster):
+    relation = request("squat:alice")
+    config = {"spark-properties": "spark.executor.memory=4g"}
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
+    )
+    assert "service-account-create-namespaces" in refused(out, relation, cluster, "squat")
+    assert cluster.get("Namespace", "squat", None) is None
+
+
+def test_monitored_service_accounts_applies_to_provided_accounts(ctx, base_state, cluster):
+    relation = request("team-x:alice")
+    config = MEMORY | {"monitored-service-accounts": "team-a:*"}
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
+    )
+    assert "monitored-service-accounts" in refused(out, relation, cluster, "team-x")
+
+
+def test_a_foreign_binding_to_cluster_admin_is_never_made_live(ctx, base_state, cluster):
+    cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-x"}})
+    cluster.put(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "alice-role-binding", "namespace": "team-x"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "cluster-admin",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "alice", "namespace": "team-x"}],
+        }
+    )
+    relation = request("team-x:alice")
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert "RoleBinding alice-role-binding" in refused(out, relation, cluster, "team-x")
+    assert cluster.get("ServiceAccount", "alice", "team-x") is None
+
+
+def test_an_account_the_hub_did_not_create_is_refused_unless_adoption_is_allowed(
+    ctx, base_state, cluster
+):
+    relation = request("team-a:bob")
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert "service-account-adopt-existing" in out.unit_status.message
+    assert "secret-extra" not in out.get_relation(relation.id).local_app_data
+
+
+def test_one_hostile_requirer_does_not_stop_a_good_one(ctx, base_state, cluster):
+    hostile = request("team-z:alice\n")
+    good = request("team-x:carol")
+    out = ctx.run(
+        ctx.on.relation_changed(good), base_state(config=MEMORY, relations={hostile, good})
+    )
+    assert cluster.get("ServiceAccount", "carol", "team-x") is not None
+    assert "secret-extra" in out.get_relation(good.id).local_app_data
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert f"{ENDPOINT}:{hostile.id}" in out.unit_status.message
+
+
+def test_a_half_built_account_is_not_granted_and_is_repaired(ctx, base_state, cluster):
+    cluster.denied = {("create", "roles")}
+    relation = request()
+    first = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert "secret-extra" not in first.get_relation(relation.id).local_app_data
+    assert isinstance(first.unit_status, testing.BlockedStatus)
+    cluster.denied = set()
+    later = base_state(config=MEMORY, relations=first.relations, secrets=first.secrets)
+    out = ctx.run(ctx.on.update_status(), later)
+    assert cluster.get("Role", "alice-role", "team-x") is not None
+    assert cluster.get("ServiceAccount", "alice", "team-x") is not None
+    assert "secret-extra" in out.get_relation(relation.id).local_app_data
+
+
+def test_the_manifest_carries_no_foreign_annotation(ctx, base_state, cluster):
+    relation = request()
+    ctx.run(ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation}))
+    secret = cluster.get("Secret", "spark8t-sa-conf-alice", "team-x")
+    secret["metadata"].setdefault("annotations", {})[
+        "kubectl.kubernetes.io/last-applied-configuration"
+    ] = '{"data": {"token": "c2VjcmV0"}}'
+    cluster.put(secret)
+    out = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    assert "last-applied-configuration" not in answer(out, relation)["resource-manifest"]
+
+
+def test_removal_releases_accounts_but_keeps_a_users_configuration(ctx, base_state, cluster):
+    relation = request()
+    first = ctx.run(
+        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+    )
+    conf = cluster.get("Secret", "spark8t-sa-conf-alice", "team-x")
+    conf["data"] = {"spark.app.name": "bXlqb2I="}
+    cluster.put(conf)
+    ctx.run(ctx.on.remove(), base_state(config=MEMORY, relations=first.relations, planned_units=0))
+    assert cluster.get("ServiceAccount", "alice", "team-x") is None
+    assert cluster.get("Role", "alice-role", "team-x") is None
+    assert cluster.get("Secret", "spark8t-sa-conf-alice", "team-x") is not None

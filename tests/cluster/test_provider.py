@@ -15,11 +15,15 @@ import yaml
 from ops import testing
 
 from core.cluster import AccountRef, Owner
+from core.config import AccountPolicy
 from core.manifest import CREATED_BY_ANNOTATION, PROVIDED_LABEL, RELATION_ANNOTATION
 from k8s import ForbiddenError, KubeGateway
 from provider import AccountManager, AccountProvider, Want
 from tests.cluster.helpers import FAST, OWNER, SPARK8T, make_hub, options, run
 from tests.kube_server import Fault
+
+OPEN_POLICY = AccountPolicy(create_namespaces=True, adopt_existing=True)
+"""The manager alone, without the charm's namespace policy (tests of creation and release)."""
 
 ALICE = AccountRef("team-x", "alice")
 ENDPOINT = "spark-service-account"
@@ -73,7 +77,7 @@ def hub(kubeconfig, tmp_path):
 
 @pytest.fixture
 def manager(kube_server, gateways) -> AccountManager:
-    return AccountManager(gateways(), OWNER)
+    return AccountManager(gateways(), OWNER, OPEN_POLICY)
 
 
 @pytest.fixture
@@ -167,7 +171,7 @@ def test_re_request_writes_nothing(kube_server, manager):
     kube_server.clear_requests()
     assert manager.reconcile([want()], full=False) == []
     assert writes(kube_server) == 0
-    assert len(kube_server.requests) == 1  # steady state: the list of provided accounts
+    assert len(kube_server.requests) == 2  # steady: the list, and the namespace (its policy)
 
 
 def test_missing_pieces_are_repaired_on_a_full_pass(kube_server, manager):
@@ -191,7 +195,7 @@ def test_an_existing_spark8t_account_is_adopted_as_it_is(kube_server, manager, s
     assert writes(kube_server) == 0
     kube_server.clear_requests()
     assert manager.reconcile([want()], full=False) == []
-    assert len(kube_server.requests) == 2  # the list, and the adopted account's GET
+    assert len(kube_server.requests) == 3  # the list, the namespace, the adopted account
 
     assert manager.reconcile([]) == []  # released: an adopted account is never deleted
     assert objects_of(kube_server, ALICE) == before
@@ -320,7 +324,7 @@ def test_release_leaves_objects_without_our_annotation(kube_server, manager):
 
 
 def test_another_hubs_accounts_are_not_released(kube_server, manager, gateways):
-    other = AccountManager(gateways(), Owner(OWNER.app, "another-model-uuid"))
+    other = AccountManager(gateways(), Owner(OWNER.app, "another-model-uuid"), OPEN_POLICY)
     other.reconcile([want()])
     assert manager.reconcile([]) == []
     assert set(objects_of(kube_server, ALICE)) == {
@@ -343,7 +347,7 @@ def test_a_restart_in_the_middle_of_a_release_is_finished_by_a_new_manager(
     assert set(objects_of(kube_server, ALICE)) == {("ServiceAccount", "alice")}
 
     kube_server.clear_faults()
-    restarted = AccountManager(gateways(), OWNER)  # nothing in memory
+    restarted = AccountManager(gateways(), OWNER, OPEN_POLICY)  # nothing in memory
     assert restarted.reconcile([]) == []
     assert objects_of(kube_server, ALICE) == {}
 
@@ -355,7 +359,7 @@ def test_a_restart_in_the_middle_of_a_creation_is_finished_by_a_new_manager(
     (problem,) = manager.reconcile([want()])
     assert "cannot create account team-x:alice yet" in problem
     kube_server.clear_faults()
-    restarted = AccountManager(gateways(), OWNER)
+    restarted = AccountManager(gateways(), OWNER, OPEN_POLICY)
     assert restarted.reconcile([want()], full=True) == []
     assert len(objects_of(kube_server, ALICE)) == 4
 
@@ -419,7 +423,11 @@ def juju(gateways, monkeypatch):
         HubLike,
         meta={"name": "hub", "provides": {ENDPOINT: {"interface": "spark_service_account"}}},
         app_name=OWNER.app,
+        config={"options": {"service-account-create-namespaces": {"type": "boolean"}}},
     )
+
+
+CREATE = {"service-account-create-namespaces": True}
 
 
 def test_relation_flow_creates_answers_and_releases_across_restarts(kube_server, juju, spark8t):
@@ -429,7 +437,7 @@ def test_relation_flow_creates_answers_and_releases_across_restarts(kube_server,
         remote_app_data={"service-account": "team-x:alice", "skip-creation": "false"},
     )
     model = testing.Model(uuid=OWNER.model_uuid)
-    state = testing.State(leader=True, relations={relation}, model=model)
+    state = testing.State(leader=True, relations={relation}, model=model, config=CREATE)
     answered = juju.run(juju.on.relation_changed(relation), state)
 
     assert spark8t.get("team-x:alice") is not None
@@ -454,7 +462,7 @@ def test_a_malformed_request_is_a_problem_and_keeps_the_old_account(kube_server,
     model = testing.Model(uuid=OWNER.model_uuid)
     answered = juju.run(
         juju.on.relation_changed(relation),
-        testing.State(leader=True, relations={relation}, model=model),
+        testing.State(leader=True, relations={relation}, model=model, config=CREATE),
     )
     broken = testing.Relation(
         ENDPOINT,
@@ -463,7 +471,9 @@ def test_a_malformed_request_is_a_problem_and_keeps_the_old_account(kube_server,
         remote_app_data={"service-account": "Team X/alice"},
         local_app_data=dict(answered.get_relation(relation.id).local_app_data),
     )
-    later = testing.State(leader=True, relations={broken}, model=model, secrets=answered.secrets)
+    later = testing.State(
+        leader=True, relations={broken}, model=model, config=CREATE, secrets=answered.secrets
+    )
     with juju(juju.on.relation_changed(broken), later) as manager:
         manager.run()
         (problem,) = manager.charm.problems
