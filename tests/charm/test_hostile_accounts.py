@@ -19,7 +19,10 @@ from tests.charm.conftest import MODEL
 from tests.cluster.helpers import add_account
 
 ENDPOINT = "spark-service-account"
-MEMORY = {"spark-properties": "spark.executor.memory=4g"}
+MEMORY = {
+    "spark-properties": "spark.executor.memory=4g",
+    "service-account-create-namespaces": True,
+}
 
 pytestmark = pytest.mark.skipif(
     "AccountProvider(" not in inspect.getsource(charm), reason="waiting for charm wiring"

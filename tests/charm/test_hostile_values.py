@@ -337,6 +337,9 @@ def test_without_watch_permission_the_hub_still_serves_and_says_so(hook):
 
 # -- values come from this pass: a blocked pass keeps the requirer's last answer -----------------
 
+ADOPT = {"service-account-adopt-existing": True}
+"""team-a:alice is spark8t's own account, not one the hub created: answering for it is opt-in."""
+
 
 def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster):
     relation = testing.Relation(
@@ -348,14 +351,14 @@ def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster
             "requested-secrets": '["spark-properties"]',
         },
     )
-    config = {"spark-properties": "spark.executor.memory=4g"}
+    config = {"spark-properties": "spark.executor.memory=4g", **ADOPT}
     first = ctx.run(
         ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
     )
     (given,) = [s for s in first.secrets if s.owner == "app"]
     content = dict(given.latest_content or given.tracked_content)
     assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "4g"}
-    bad = {"spark-properties": "spark.executor.memory=4g\nspark.executor.memory=8g"}
+    bad = {"spark-properties": "spark.executor.memory=4g\nspark.executor.memory=8g", **ADOPT}
     state = base_state(config=bad, relations=first.relations, secrets=first.secrets)
     out = ctx.run(ctx.on.config_changed(), state)
     assert isinstance(out.unit_status, testing.BlockedStatus)
@@ -373,7 +376,7 @@ def test_requirers_get_each_value_in_its_properties_file_form(ctx, base_state, c
             "requested-secrets": '["spark-properties"]',
         },
     )
-    config = {"spark-properties": "spark.hadoop.x.password=ends\\"}
+    config = {"spark-properties": "spark.hadoop.x.password=ends\\", **ADOPT}
     out = ctx.run(
         ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
     )
