@@ -287,6 +287,9 @@ def script(demo: Demo) -> None:
         "spark-service-account-relation-changed",
         demo.ctx.on.relation_changed(kyuubi, remote_unit=0),
     )
+    demo.status()  # namespace `kyuubi` does not exist, and creating one is the operator's call
+    print("$ juju config spark-integration-hub-k8s service-account-create-namespaces=true")
+    demo.run("config_changed", **{"service-account-create-namespaces": True})
     answer = demo.state.get_relation(kyuubi.id).local_app_data
     print(f"  provider databag: {dict(answer)}")
     demo.spark_sees("kyuubi:engine")
