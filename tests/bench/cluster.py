@@ -16,6 +16,7 @@ from pathlib import Path
 
 from core.cluster import HASH_ANNOTATION, OWNER_ANNOTATION, SECRET_PREFIX
 from core.properties import SparkProperties
+from tests.bench.remote import RemoteKubeServer
 from tests.cluster.helpers import OWNER, SPARK8T
 from tests.kube_server import KubeServer, RequestRecord
 
@@ -107,16 +108,20 @@ def _is_first_list_page(record: RequestRecord) -> bool:
 class BenchCluster:
     """A started KubeServer with `size` Spark accounts, and a kubeconfig pointing at it."""
 
-    def __init__(self, size: int, workdir: Path) -> None:
+    def __init__(self, size: int, workdir: Path, separate_process: bool = False) -> None:
         """Start a fresh server and seed `size` accounts over `NAMESPACES` namespaces.
 
         Args:
             size: how many Spark service accounts to seed.
             workdir: a directory for the kubeconfig (and whatever else the caller puts there).
+            separate_process: run the server in a child process (`RemoteKubeServer`), as a
+                real API server runs apart from the hub; in this process otherwise.
         """
         self.size = size
         self.workdir = workdir
-        self.server = KubeServer().start()
+        self.server: KubeServer | RemoteKubeServer = (
+            RemoteKubeServer() if separate_process else KubeServer().start()
+        )
         for namespace, name in accounts(size):
             self.add_account(namespace, name)
         self.kubeconfig = self.server.write_kubeconfig(workdir / "kubeconfig")

@@ -3,11 +3,12 @@
 The hub runs concurrently (the default writers) and sequentially (`max-concurrent-writes=1`),
 beside the reference algorithm.
 
-Every cell runs on a fresh test API server whose every request waits `latency` before it is
-handled (`KubeServer.latency`); the hub is the real `Hub` with `max_concurrent_writes` set. A
-cell that would not fit the run's budget is reported as "not run" with the reason: nothing is
-extrapolated. `python -m tests.bench.latency` runs the matrix, prints the tables and writes
-`docs/benchmark-latency.md` and its plot `docs/benchmark-latency.png`.
+Every cell runs on a fresh test API server, in a child process (`RemoteKubeServer`), whose every
+request waits `latency` before it is handled (`KubeServer.latency`); the hub is the real `Hub`
+with `max_concurrent_writes` set. A cell that would not fit the run's budget is reported as "not
+run" with the reason: nothing is extrapolated. `python -m tests.bench.latency` runs the matrix,
+prints the tables and writes `docs/benchmark-latency.md` and its plot
+`docs/benchmark-latency.png`.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def _timed(hub: Hub, cluster: BenchCluster, version: int) -> TimedPass:
 def hub_cell(size: int, latency_ms: int, writers: int, workdir: Path) -> Cell:
     """First, steady and change pass of the hub with `writers` writes in flight."""
     algorithm = HUB if writers > 1 else SEQUENTIAL
-    cluster = BenchCluster(size, workdir)
+    cluster = BenchCluster(size, workdir, separate_process=True)
     try:
         cluster.activate()
         cluster.server.latency = latency_ms / 1000
@@ -113,7 +114,7 @@ def hub_cell(size: int, latency_ms: int, writers: int, workdir: Path) -> Cell:
 
 def limited_cell(size: int, latency_ms: int, workdir: Path) -> Cell:
     """A change pass under the server's concurrency limit (429 + Retry-After beyond it)."""
-    cluster = BenchCluster(size, workdir)
+    cluster = BenchCluster(size, workdir, separate_process=True)
     try:
         cluster.activate()
         cluster.server.latency = latency_ms / 1000
@@ -143,7 +144,7 @@ def limited_cell(size: int, latency_ms: int, workdir: Path) -> Cell:
 
 def reference_cell(size: int, latency_ms: int, workdir: Path) -> Cell:
     """The reference algorithm's change (its watcher's restart): measured to the end."""
-    cluster = BenchCluster(size, workdir)
+    cluster = BenchCluster(size, workdir, separate_process=True)
     try:
         cluster.activate()
         cluster.server.latency = latency_ms / 1000
@@ -366,9 +367,12 @@ def document(cells: Sequence[Cell], total: float) -> str:
             "",
             "## Method",
             "",
-            "- Each cell is a fresh in-process test API server whose every non-watch request "
-            "waits the latency before it is handled; the hub is the real `Hub` (lightkube, "
-            "pages of 500) with `max-concurrent-writes` as shown.",
+            "- Each cell is a fresh test API server, in a process of its own as a real API "
+            "server runs apart from the hub (`tests/bench/remote.py`: in one process, its "
+            "handler threads and the hub's writers would share one interpreter lock and the "
+            "machine's 2 CPUs), whose every non-watch request waits the latency before it is "
+            "handled; the hub is the real `Hub` (lightkube, pages of 500) with "
+            "`max-concurrent-writes` as shown.",
             "- first pass: every Secret created; steady: nothing to do; change: one property "
             "changed, every Secret replaced. The reference runs its watcher's restart "
             "(`tests/bench/reference.py`) to the end, never extrapolated.",
