@@ -6,8 +6,9 @@ under a bound on attempts and total time, so a hook never hangs; any other 4xx i
 as a `KubeError` subclass.
 
 Every request of one hook shares one `HookBudget`: a deadline and a breaker. Retries stop when
-the next wait (or a `Retry-After`) would overrun what is left of the budget; once the API is
-judged unavailable (retries exhausted, or the budget spent) the breaker opens and every later
+the next wait (or a `Retry-After`) would overrun what is left of the budget, and each request's
+timeout is clamped to it, so a hook ends within its budget however slow the API; once the API
+is judged unavailable (retries exhausted, or the budget spent) the breaker opens and every later
 request of the hook fails at once with the real cause, so a hook's time no longer grows with
 the number of calls (or relations) it makes.
 
@@ -74,6 +75,10 @@ from core.manifest import (
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "integration-hub"
+REQUEST_TIMEOUT = 15.0
+"""Seconds one request may take (connect, read, write, pool); a hook's budget clamps it."""
+MINIMUM_REQUEST_TIMEOUT = 0.05
+"""The shortest timeout a nearly spent budget gives a request (it may still be answered)."""
 T = TypeVar("T")
 
 
@@ -159,13 +164,16 @@ class HookBudget:
             self.cause = cause
             logger.warning("Kubernetes API judged unavailable for this hook: %s", cause)
 
-    def check(self) -> None:
-        """Open the breaker if the budget is spent; raise if the breaker is open.
+    def check(self, needing: float = 0.0) -> None:
+        """Open the breaker if the budget is spent (or short of `needing`); raise if it is open.
+
+        Args:
+            needing: seconds the caller is about to wait before its next request.
 
         Raises:
             BreakerOpenError: the cause, for the gateway to turn into an `UnavailableError`.
         """
-        if self.cause is None and self.remaining() <= 0:
+        if self.cause is None and self.remaining() <= needing:
             self.trip(f"hook time budget spent ({self.seconds:g} s); the next pass continues")
         if self.cause is not None:
             raise BreakerOpenError(self.cause)
@@ -274,14 +282,10 @@ class _SharedGate:
 
     PROBE = 32
 
-    def __init__(
-        self,
-        ceiling: int = 64,
-        clock: Callable[[], float] = monotonic,
-        pause: Callable[[float], None] = sleep,
-    ) -> None:
-        self._clock = clock
-        self._pause = pause  # the hook budget's: a Retry-After pause is spent from the budget
+    def __init__(self, budget: HookBudget, ceiling: int = 64) -> None:
+        self._budget = budget  # a Retry-After pause is spent from (and bounded by) the budget
+        self._clock = budget.clock
+        self._pause = budget.pause
         self._ceiling = float(ceiling)
         self._cap = float(ceiling)
         self._in_flight = 0
@@ -289,11 +293,16 @@ class _SharedGate:
         self._changed = threading.Condition()
 
     def enter(self) -> None:
-        """Wait until the gate is open and the cap allows one more request in flight."""
+        """Wait until the gate is open and the cap allows one more request in flight.
+
+        Raises:
+            BreakerOpenError: the pause would outlast the hook's budget (nothing is waited).
+        """
         with self._changed:
             while True:
                 paused = self._opens - self._clock()
                 if paused > 0:
+                    self._budget.check(needing=paused)
                     self._changed.release()
                     try:
                         self._pause(paused)
@@ -347,7 +356,7 @@ class RetryingTransport(httpx2.BaseTransport):
         self._on_retry = on_retry
         self.budget = budget or HookBudget.unbounded()
         self._backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
-        self._gate = _SharedGate(clock=self.budget.clock, pause=self.budget.pause)
+        self._gate = _SharedGate(self.budget)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send `request`, retrying transient failures within the hook's budget.
@@ -376,6 +385,8 @@ class RetryingTransport(httpx2.BaseTransport):
         except BreakerOpenError:
             raise
         except httpx2.TransportError as error:
+            if self.budget.remaining() <= 0:  # timed out by the budget's clamp, not the API
+                self.budget.check()
             self.budget.trip(f"API unreachable ({type(error).__name__})")
             raise
 
@@ -387,6 +398,7 @@ class RetryingTransport(httpx2.BaseTransport):
         if request.url.params.get("watch") in ("true", "1"):  # a stream: outside the gate
             return self._checked(self._inner.handle_request(request))
         self._gate.enter()
+        self._within_budget(request)
         limited, hinted = False, None
         try:
             return self._checked(self._inner.handle_request(request))
@@ -398,6 +410,23 @@ class RetryingTransport(httpx2.BaseTransport):
             raise
         finally:
             self._gate.leave(limited, hinted)
+
+    def _within_budget(self, request: httpx2.Request) -> None:
+        """Clamp the request's timeouts to what is left of the hook's budget.
+
+        So a request sent late in the budget cannot hold the hook a whole `REQUEST_TIMEOUT`
+        past it: a pass overruns its budget by at most `MINIMUM_REQUEST_TIMEOUT` per request
+        in flight, all at once.
+        """
+        remaining = self.budget.remaining()
+        if math.isinf(remaining):
+            return
+        limit = max(remaining, MINIMUM_REQUEST_TIMEOUT)
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        request.extensions["timeout"] = {
+            kind: limit if seconds is None else min(seconds, limit)
+            for kind, seconds in timeouts.items()
+        }
 
     @staticmethod
     def _checked(response: httpx2.Response) -> httpx2.Response:
@@ -442,7 +471,10 @@ def _client_from_environment(
     verify = verify_cluster(single.cluster, single.user, single.abs_file)
     transport = RetryingTransport(httpx2.HTTPTransport(verify=verify), policy, on_retry, budget)
     return Client(
-        config, field_manager=FIELD_MANAGER, timeout=httpx2.Timeout(15), transport=transport
+        config,
+        field_manager=FIELD_MANAGER,
+        timeout=httpx2.Timeout(REQUEST_TIMEOUT),
+        transport=transport,
     )
 
 
