@@ -500,14 +500,32 @@ class KubeGateway:
         """
         self.retries: list[str] = []
         self.budget = budget or HookBudget.unbounded()
-        self._client = client or _client_from_environment(retry, self._note_retry, self.budget)
+        self._retry = retry
+        self._built = client
+        self._build_lock = threading.Lock()
         self._page_size = page_size
         self.calls = 0
         self._calls_lock = threading.Lock()  # writes run in several threads (reconciler)
 
+    @property
+    def _client(self) -> Any:
+        """The client, built on first use: a hook that sends no request never pays for it.
+
+        Building one reads the kubeconfig and loads the CA bundle into an SSL context, the
+        largest cost of a hook with nothing to do.
+        """
+        if self._built is None:
+            with self._build_lock:
+                if self._built is None:
+                    self._built = _client_from_environment(
+                        self._retry, self._note_retry, self.budget
+                    )
+        return self._built
+
     def close(self) -> None:
-        """Close the client's connections."""
-        self._client.close()
+        """Close the client's connections, if it was ever built."""
+        if self._built is not None:
+            self._built.close()
 
     # -- reads ------------------------------------------------------------------------------
 
