@@ -3,6 +3,7 @@
 import struct
 import zlib
 
+from tests.bench.budget import BudgetRun, budget_bars, budget_table
 from tests.bench.cluster import Counts
 from tests.bench.latency import HUB, SEQUENTIAL, Cell, TimedPass, bars, times_table
 from tests.bench.plot import HEIGHT, WIDTH, Series, legend, line_plot
@@ -36,6 +37,20 @@ def test_the_limit_bar_counts_every_request_beyond_the_floor():
     assert any(v == "PASS" for b, _, v in bars([*cells(5.0), limited]) if "429" in b)
     limited.change = TimedPass(1.0, counts(1_013, 1_000))
     assert any(v == "FAIL" for b, _, v in bars([*cells(5.0), limited]) if "429" in b)
+
+
+def budgeted(passes: list[float], gaps: list[float], writes: int = 1_000) -> BudgetRun:
+    run = BudgetRun(1_000, 20, 10.0, passes, gaps, sum(passes) + sum(gaps), converged=True)
+    run.counts = counts(writes + 2 * len(passes), writes)
+    return run
+
+
+def test_the_budget_bar_judges_overshoot_follow_up_delay_and_writes():
+    assert budget_bars(budgeted([10.1, 10.05, 3.0], [5.0, 5.2]))[0][2] == "PASS"
+    assert budget_bars(budgeted([26.0, 3.0], [5.0]))[0][2] == "FAIL"  # 16 s past: > 15 s
+    assert budget_bars(budgeted([10.1, 3.0], [60.0]))[0][2] == "FAIL"  # update-status pace
+    assert budget_bars(budgeted([10.1, 3.0], [5.0], writes=1_001))[0][2] == "FAIL"
+    assert "| 2 | 10.05 s | 0.050 s | 5.00 s |" in budget_table(budgeted([10.1, 10.05], [5.0]))
 
 
 def test_cells_not_run_say_why_instead_of_a_number():
