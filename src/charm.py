@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import ops
 
@@ -18,7 +19,7 @@ from core.cluster import AccountRef, Owner, is_namespace_name
 from core.config import ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
-from k8s import PROVIDER_PERMISSIONS, ForbiddenError, HookBudget, KubeError, KubeGateway
+from k8s import PROVIDER_PERMISSIONS, ForbiddenError, HookBudget, KubeError
 from machine import HubState
 from provider import RELATION_NAME, AccountProvider, describe_problems
 from reconciler import remove_owned
@@ -34,6 +35,9 @@ from workload import (
     sync_log_targets,
     watcher_health,
 )
+
+if TYPE_CHECKING:
+    from k8s.gateway import KubeGateway
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +126,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
                 return None
             store = Store.open(Path(storages[0].location) / STORE_FILE)
             writers = self._valid_config().max_concurrent_writes
-            self._opened = Hub(store, self._gateway(), self._owner, writers)
+            self._opened = Hub(store, self._gateway, self._owner, writers)
         return self._opened
 
     def _gateway(self) -> KubeGateway:
@@ -133,6 +137,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         """
         if self._kube is None:
             seconds = self._valid_config().hook_time_budget
+            from k8s.gateway import KubeGateway  # here, not above: a hook with no request skips it
+
             self._kube = KubeGateway(budget=HookBudget(seconds))
         return self._kube
 

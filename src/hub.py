@@ -9,9 +9,10 @@ Juju status is derived from what it records, so every hook shows the same thing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from core.cluster import Account, AccountRef, LiveSecret, Owner, secret_name
 from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
@@ -19,11 +20,14 @@ from core.inputs import Incomplete, Invalid, SourceResult
 from core.masking import shown_value
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from core.values import largest_source, oversized, screen_all
-from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, KubeGateway, UnavailableError
+from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, UnavailableError
 from machine import HubMachine, HubState, StatusReport, status_for
 from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
 from render.s3 import TrustStore
 from store import AccountState, AppliedRow, JournalEntry, Store
+
+if TYPE_CHECKING:  # the client is imported only where a hook first talks to the API (`k8s`)
+    from k8s.gateway import KubeGateway
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +91,7 @@ class Hub:
     def __init__(
         self,
         store: Store,
-        gateway: KubeGateway,
+        gateway: KubeGateway | Callable[[], KubeGateway],
         owner: Owner,
         max_concurrent_writes: int = MAX_CONCURRENT_WRITES_DEFAULT,
     ) -> None:
@@ -95,21 +99,32 @@ class Hub:
 
         Args:
             store: the unit's store.
-            gateway: the Kubernetes gateway.
+            gateway: the Kubernetes gateway, or a function returning it (called on first use,
+                so a pass that sends no request, a follower's, never builds one).
             owner: this application's identity.
             max_concurrent_writes: Secrets written at once (config `max-concurrent-writes`).
         """
         self.store = store
-        self.gateway = gateway
+        self._gateway_source = gateway
+        self._gateway: KubeGateway | None = None
         self.owner = owner
         self.desired: SparkProperties | None = None
         """The properties of the last pass run (None: it had none to distribute)."""
         self.max_concurrent_writes = max_concurrent_writes
 
+    @property
+    def gateway(self) -> KubeGateway:
+        """The Kubernetes gateway (built on first use)."""
+        if self._gateway is None:
+            source = self._gateway_source
+            self._gateway = source() if callable(source) else source
+        return self._gateway
+
     def close(self) -> None:
-        """Close the store and the gateway's connections."""
+        """Close the store and, if it was used, the gateway's connections."""
         self.store.close()
-        self.gateway.close()
+        if self._gateway is not None:
+            self._gateway.close()
 
     # -- the pass -----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import ops
 from charms.spark_integration_hub_k8s.v0.hub_service_account import (
@@ -55,7 +56,10 @@ from core.manifest import (
     render_manifest,
 )
 from core.properties import SparkProperties
-from k8s import AlreadyExistsError, ForbiddenError, KubeError, KubeGateway
+from k8s import AlreadyExistsError, ForbiddenError, KubeError
+
+if TYPE_CHECKING:  # the client is imported only where a hook first talks to the API (`k8s`)
+    from k8s.gateway import KubeGateway
 
 logger = logging.getLogger(__name__)
 
@@ -520,7 +524,7 @@ class AccountProvider(ops.Object):
         """The cluster side (built on first use)."""
         if self._manager is None:
             source = self._gateway_source
-            gateway = source if isinstance(source, KubeGateway) else source()
+            gateway = source() if callable(source) else source
             self._manager = AccountManager(gateway, self.owner, hub_namespace=self.model.name)
         return self._manager
 

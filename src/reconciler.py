@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping, Set
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from core.cluster import (
     HASH_ANNOTATION,
@@ -45,12 +46,14 @@ from k8s import (
     ForbiddenError,
     InvalidError,
     KubeError,
-    KubeGateway,
     NotFoundError,
     UnavailableError,
 )
 from render.s3 import TrustStore
 from store import AccountState, AppliedRow
+
+if TYPE_CHECKING:  # the client is imported only where a hook first talks to the API (`k8s`)
+    from k8s.gateway import KubeGateway
 
 logger = logging.getLogger(__name__)
 

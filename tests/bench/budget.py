@@ -16,7 +16,8 @@ from pathlib import Path
 
 from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from hub import Hub
-from k8s import REQUEST_TIMEOUT, HookBudget, KubeGateway, RetryPolicy
+from k8s import HookBudget, RetryPolicy
+from k8s.gateway import REQUEST_TIMEOUT, KubeGateway
 from machine import HubState
 from store import Store
 from tests.bench.cluster import BenchCluster, Counts, accounts

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from hub import Hub
-from k8s import KubeGateway, RetryPolicy
+from k8s import RetryPolicy
+from k8s.gateway import KubeGateway
 from store import Store
 from tests.bench.budget import BUDGET_SECONDS, BudgetRun, budget_bars, budget_run, budget_table
 from tests.bench.cluster import BenchCluster, Counts, accounts, encoded

@@ -23,7 +23,8 @@ from core.cluster import HASH_ANNOTATION, OWNER_ANNOTATION, SECRET_PREFIX
 from core.config import Scope
 from core.properties import SparkProperties
 from hub import Hub, PassReport
-from k8s import KubeGateway, RetryPolicy
+from k8s import RetryPolicy
+from k8s.gateway import KubeGateway
 from machine import HubState
 from store import Store
 from tests.bench.cluster import (

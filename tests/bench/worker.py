@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["KUBECONFIG"] = args.kubeconfig
     from core.config import Scope
     from hub import Hub
-    from k8s import KubeGateway
+    from k8s.gateway import KubeGateway
     from store import Store
     from tests.cluster.helpers import OWNER, options
 

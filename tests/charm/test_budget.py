@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from ops import testing
 
-import k8s
-from tests.cluster.helpers import add_account
+import k8s.gateway
+import k8s.policy
 from tests.kube_server import Fault
 from workload import FOLLOW_UP_AFTER, FOLLOW_UP_FILE
 
@@ -38,16 +38,9 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
-    monkeypatch.setattr(k8s, "monotonic", fake.time)
-    monkeypatch.setattr(k8s, "sleep", fake.sleep)
+    monkeypatch.setattr(k8s.policy, "monotonic", fake.time)
+    monkeypatch.setattr(k8s.policy, "sleep", fake.sleep)
     return fake
-
-
-@pytest.fixture
-def cluster(kube_server, kubeconfig):
-    add_account(kube_server, "team-a", "bob")
-    kube_server.clear_requests()
-    return kube_server
 
 
 def requirers(count: int) -> set[testing.Relation]:
@@ -90,7 +83,7 @@ def test_an_unavailable_api_costs_one_request_of_retries_per_hook(
 ):
     cluster.inject(Fault(status=503, times=-1))
     out = run_update_status(ctx, base_state, count)
-    assert len(cluster.requests) == k8s.RetryPolicy().attempts  # one request's retries
+    assert len(cluster.requests) == k8s.policy.RetryPolicy().attempts  # one request's retries
     assert clock.waited < 60
     assert "API unavailable (503" in out.unit_status.message
 
@@ -124,14 +117,14 @@ def test_a_spent_budget_fails_the_rest_of_the_hook_fast(ctx, base_state, cluster
     slow = Fault(status=500, times=1)
     cluster.inject(slow)
 
-    original = k8s.RetryingTransport._send
+    original = k8s.gateway.RetryingTransport._send
 
     def slow_send(self, request):
         clock.now += 7
         return original(self, request)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(k8s.RetryingTransport, "_send", slow_send)
+        patch.setattr(k8s.gateway.RetryingTransport, "_send", slow_send)
         out = run_update_status(ctx, base_state, 3, **{"hook-time-budget": 10})
     assert len(cluster.requests) == 2
     assert "hook time budget spent (10 s)" in out.unit_status.message

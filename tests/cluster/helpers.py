@@ -8,7 +8,8 @@ from core.cluster import Owner
 from core.config import Scope
 from core.properties import Contribution, Source, SparkProperties, decode_key
 from hub import Hub
-from k8s import KubeGateway, RetryPolicy
+from k8s import RetryPolicy
+from k8s.gateway import KubeGateway
 from store import Store
 
 OWNER = Owner("spark-integration-hub-k8s", "00000000-0000-4000-8000-000000000001")

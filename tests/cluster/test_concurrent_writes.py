@@ -9,7 +9,8 @@ import pytest
 
 from core.config import Scope
 from hub import Hub
-from k8s import KubeGateway, RetryPolicy
+from k8s import RetryPolicy
+from k8s.gateway import KubeGateway
 from machine import HubState
 from store import AccountState, Store
 from tests.cluster.helpers import OWNER, add_account, decoded, hub_secret, options, run

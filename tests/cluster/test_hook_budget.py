@@ -12,7 +12,8 @@ import pytest
 
 from core.config import Scope
 from hub import Hub
-from k8s import REQUEST_TIMEOUT, HookBudget, KubeGateway, RetryPolicy, UnavailableError
+from k8s import HookBudget, RetryPolicy, UnavailableError
+from k8s.gateway import REQUEST_TIMEOUT, KubeGateway
 from machine import HubState
 from store import AccountState, Store
 from tests.cluster.helpers import OWNER, add_account, decoded, hub_secret, options, run

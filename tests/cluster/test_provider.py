@@ -17,7 +17,8 @@ from ops import testing
 from core.cluster import AccountRef, Owner
 from core.config import AccountPolicy
 from core.manifest import CREATED_BY_ANNOTATION, PROVIDED_LABEL, RELATION_ANNOTATION
-from k8s import ForbiddenError, KubeGateway
+from k8s import ForbiddenError
+from k8s.gateway import KubeGateway
 from provider import AccountManager, AccountProvider, Want
 from tests.cluster.helpers import FAST, OWNER, SPARK8T, make_hub, options, run
 from tests.kube_server import Fault

@@ -5,7 +5,7 @@ import pytest
 from core.cluster import Owner
 from core.config import parse_scope
 from hub import Hub
-from k8s import KubeGateway
+from k8s.gateway import KubeGateway
 from reconciler import remove_owned
 from store import Store
 from tests.cluster.helpers import FAST, add_account, decoded, hub_secret, options, run

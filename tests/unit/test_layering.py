@@ -1,6 +1,9 @@
 """The layering of src/, enforced: an outside library is imported only by the module owning it."""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,8 +33,9 @@ def modules() -> dict[str, set[str]]:
 @pytest.mark.parametrize(
     ("library", "owners"),
     [
-        ("lightkube", {"k8s.py"}),
-        ("httpx2", {"k8s.py"}),
+        ("lightkube", {"k8s/gateway.py"}),
+        ("httpx2", {"k8s/gateway.py"}),
+        ("tenacity", {"k8s/gateway.py"}),
         ("sqlite_utils", {"store.py"}),
         ("sqlite3", {"store.py"}),
         ("transitions", {"machine.py"}),
@@ -51,6 +55,27 @@ def test_models_and_renderers_know_nothing_of_juju_or_the_cluster(layer):
             assert not found & {"ops", "lightkube", "k8s", "store", "hub", "charm"}, name
 
 
-@pytest.mark.parametrize("module", ["hub.py", "reconciler.py", "machine.py", "store.py", "k8s.py"])
+@pytest.mark.parametrize(
+    "module",
+    ["hub.py", "reconciler.py", "machine.py", "store.py", "k8s/policy.py", "k8s/gateway.py"],
+)
 def test_the_pass_knows_no_juju_event(module):
     assert "ops" not in modules()[module]
+
+
+def test_importing_the_charm_loads_no_kubernetes_client():
+    """A hook that sends no request (a follower's update-status) never pays for the client."""
+    probe = (
+        "import sys, charm; print(sorted(m for m in sys.modules if m == 'k8s.gateway' "
+        "or m.split('.')[0] in {'lightkube', 'httpx2', 'tenacity'}))"
+    )
+    paths = os.pathsep.join(str(SRC.parent / part) for part in ("src", "lib"))
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": paths},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "[]"

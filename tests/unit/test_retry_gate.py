@@ -2,7 +2,8 @@
 
 import pytest
 
-from k8s import BreakerOpenError, HookBudget, _SharedGate
+from k8s import BreakerOpenError, HookBudget
+from k8s.gateway import _SharedGate
 
 
 class Clock:
