@@ -193,6 +193,11 @@ def parse_spark_properties(text: str) -> dict[str, str]:
     return properties
 
 
+def _entries(text: str) -> list[str]:
+    """The non-empty entries of a comma- or newline-separated option, stripped."""
+    return [entry.strip() for entry in re.split(r"[,\n]", text) if entry.strip()]
+
+
 def parse_scope(text: str) -> Scope:
     """Parse `monitored-service-accounts`: comma- or newline-separated `namespace:account`.
 
@@ -200,10 +205,7 @@ def parse_scope(text: str) -> Scope:
         ConfigError: naming the first bad entry.
     """
     patterns: list[AccountPattern] = []
-    for entry in re.split(r"[,\n]", text):
-        entry = entry.strip()
-        if not entry:
-            continue
+    for entry in _entries(text):
         namespace, separator, account = entry.partition(":")
         if (
             not separator
@@ -226,17 +228,13 @@ def parse_namespace_patterns(text: str) -> tuple[str, ...]:
     Raises:
         ConfigError: naming the first bad entry.
     """
-    patterns: list[str] = []
-    for entry in re.split(r"[,\n]", text):
-        entry = entry.strip()
-        if not entry:
-            continue
+    patterns = _entries(text)
+    for entry in patterns:
         if len(entry) > 63 or not _PATTERN_PART.fullmatch(entry):
             raise ConfigError(
                 f"service-account-namespaces entry {shorten(entry)!r}: expected a namespace "
                 "name, lower-case, `*` as wildcard"
             )
-        patterns.append(entry)
     if not patterns:
         raise ConfigError("service-account-namespaces is empty: use `*` for every namespace")
     return tuple(patterns)

@@ -12,6 +12,7 @@ import pytest
 from ops import testing
 
 from charm import SparkIntegrationHubCharm
+from tests.cluster.helpers import add_account
 from workload import CHECK, LAYER, SERVICE, watcher_layer
 
 ROOT = Path(__file__).parents[2]
@@ -31,6 +32,17 @@ def make_context(unit_id: int = 0) -> testing.Context:
 @pytest.fixture
 def ctx():
     return make_context()
+
+
+@pytest.fixture
+def cluster(kube_server, kubeconfig):
+    """The test API server with one account the hub serves, team-a:bob; no request logged yet.
+
+    Modules that need other accounts define their own `cluster`.
+    """
+    add_account(kube_server, "team-a", "bob")
+    kube_server.clear_requests()
+    return kube_server
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ created outside the namespaces the policy allows, and every other requirer is st
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import pytest
@@ -14,19 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ops import testing
 
-import charm
 from tests.charm.conftest import MODEL
-from tests.cluster.helpers import add_account
 
 ENDPOINT = "spark-service-account"
 MEMORY = {
     "spark-properties": "spark.executor.memory=4g",
     "service-account-create-namespaces": True,
 }
-
-pytestmark = pytest.mark.skipif(
-    "AccountProvider(" not in inspect.getsource(charm), reason="waiting for charm wiring"
-)
 
 
 def requirer(data: dict[str, str], app: str = "kyuubi") -> testing.Relation:
@@ -35,12 +28,6 @@ def requirer(data: dict[str, str], app: str = "kyuubi") -> testing.Relation:
 
 def good(value: str = "team-x:alice") -> testing.Relation:
     return requirer({"service-account": value}, app="notebook")
-
-
-@pytest.fixture
-def cluster(kube_server, kubeconfig):
-    add_account(kube_server, "team-a", "bob")
-    return kube_server
 
 
 def created_accounts(server) -> set[tuple[str, str]]:

@@ -341,8 +341,9 @@ ADOPT = {"service-account-adopt-existing": True}
 """team-a:alice is spark8t's own account, not one the hub created: answering for it is opt-in."""
 
 
-def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster):
-    relation = testing.Relation(
+def kyuubi_asking_for_alice() -> testing.Relation:
+    """A requirer asking for spark8t's own team-a:alice (skip-creation) and its properties."""
+    return testing.Relation(
         "spark-service-account",
         remote_app_name="kyuubi",
         remote_app_data={
@@ -351,6 +352,10 @@ def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster
             "requested-secrets": '["spark-properties"]',
         },
     )
+
+
+def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster):
+    relation = kyuubi_asking_for_alice()
     config = {"spark-properties": "spark.executor.memory=4g", **ADOPT}
     first = ctx.run(
         ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
@@ -367,15 +372,7 @@ def test_a_blocked_pass_keeps_what_requirers_were_given(ctx, base_state, cluster
 
 
 def test_requirers_get_each_value_in_its_properties_file_form(ctx, base_state, cluster):
-    relation = testing.Relation(
-        "spark-service-account",
-        remote_app_name="kyuubi",
-        remote_app_data={
-            "service-account": "team-a:alice",
-            "skip-creation": "true",
-            "requested-secrets": '["spark-properties"]',
-        },
-    )
+    relation = kyuubi_asking_for_alice()
     config = {"spark-properties": "spark.hadoop.x.password=ends\\", **ADOPT}
     out = ctx.run(
         ctx.on.relation_changed(relation), base_state(config=config, relations={relation})

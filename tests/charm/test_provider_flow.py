@@ -9,32 +9,20 @@ status naming the relation, and maps `ForbiddenError` to the `juju trust` Blocke
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import pytest
 import yaml
 from ops import testing
 
-import charm
 from tests.charm.conftest import MODEL
-from tests.cluster.helpers import add_account, decoded, hub_secret
+from tests.cluster.helpers import decoded, hub_secret
 
 ENDPOINT = "spark-service-account"
 MEMORY = {
     "spark-properties": "spark.executor.memory=4g",
     "service-account-create-namespaces": True,
 }
-
-pytestmark = pytest.mark.skipif(
-    "AccountProvider(" not in inspect.getsource(charm), reason="waiting for charm wiring"
-)
-
-
-@pytest.fixture
-def cluster(kube_server, kubeconfig):
-    add_account(kube_server, "team-a", "bob")  # an account the hub serves already
-    return kube_server
 
 
 def request(value: str = "team-x:alice", skip: str = "false") -> testing.Relation:

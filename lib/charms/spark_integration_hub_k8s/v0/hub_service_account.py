@@ -92,7 +92,7 @@ LIBAPI = 0
 
 # Increment this PATCH version before using `charmcraft publish-lib` or reset
 # to 0 if you are raising the major API version
-LIBPATCH = 2
+LIBPATCH = 3
 
 logger = logging.getLogger(__name__)
 
@@ -139,15 +139,20 @@ def _parse_bool(value: str | None) -> bool:
     return lowered == "true"
 
 
+def _loads(text: str, limit: int | None = None) -> object:
+    """`text` as JSON; None when it is longer than `limit`, not JSON, or nested too deep."""
+    if limit is not None and len(text) > limit:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
+        return None
+
+
 def _parse_secrets(value: str | None) -> tuple[str, ...]:
     if not value:
         return SECRET_FIELDS
-    parsed: object = None
-    if len(value) <= MAX_FIELD:
-        try:
-            parsed = json.loads(value)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
-            parsed = None
+    parsed = _loads(value, MAX_FIELD)
     if (
         not isinstance(parsed, list)
         or len(parsed) > MAX_SECRET_FIELDS
@@ -681,12 +686,9 @@ class SparkServiceAccountRequirer(ops.Object):
         content = self.secret_content(relation)
         if content is None or SPARK_PROPERTIES not in content:
             return None
-        try:
-            parsed = json.loads(content[SPARK_PROPERTIES])
-        except (ValueError, RecursionError):
-            logger.warning("%s is not JSON", SPARK_PROPERTIES)
-            return None
+        parsed = _loads(content[SPARK_PROPERTIES])
         if not isinstance(parsed, dict):
+            logger.warning("%s is not a JSON object", SPARK_PROPERTIES)
             return None
         return {str(key): str(value) for key, value in parsed.items()}
 
