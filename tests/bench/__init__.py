@@ -2,4 +2,5 @@
 
 Run it with ``python -m tests.bench`` (``tox -e bench``, ``make bench``); it prints a markdown
 table and writes ``docs/benchmark.md``. See ``tests/bench/__main__.py`` for the options.
+``tox -e bench`` runs it, the latency bench and the cold-hook bench (``tests/bench/suite.py``).
 """

@@ -31,6 +31,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "## Cold hook cost"
@@ -59,7 +60,9 @@ with open("/proc/self/status") as status:
     for line in status:
         if line.startswith("VmHWM:"):
             peak = int(line.split()[1])
-print(json.dumps({"import": imported - started, "hook": done - started, "rss_kib": peak}))
+loaded = sorted(m for m in ("k8s.gateway", "lightkube", "httpx2", "tenacity") if m in sys.modules)
+print(json.dumps({"import": imported - started, "hook": done - started, "rss_kib": peak,
+                  "loaded": loaded}))
 """
 
 KUBECONFIG = """apiVersion: v1
@@ -78,6 +81,8 @@ class ColdCost:
     import_seconds: float
     hook_seconds: float
     peak_rss_mib: float
+    client_modules: tuple[str, ...]
+    """Which of the Kubernetes client's modules the no-op hook loaded."""
 
 
 def import_seconds(root: Path) -> float:
@@ -98,7 +103,7 @@ def import_seconds(root: Path) -> float:
     raise RuntimeError("no `charm` line in the -X importtime output")
 
 
-def no_op_hook(root: Path, kubeconfig: Path) -> dict[str, float]:
+def no_op_hook(root: Path, kubeconfig: Path) -> dict[str, Any]:
     """Run the no-op hook in a fresh process; its import and hook time and peak RSS."""
     result = subprocess.run(
         [sys.executable, "-c", NO_OP_HOOK, str(root)],
@@ -119,7 +124,7 @@ def measure(roots: list[Path], kubeconfig: Path, runs: int = RUNS) -> list[ColdC
     the median.
     """
     imports: list[list[float]] = [[] for _ in roots]
-    hooks: list[list[dict[str, float]]] = [[] for _ in roots]
+    hooks: list[list[dict[str, Any]]] = [[] for _ in roots]
     for _ in range(runs):
         for index, root in enumerate(roots):
             imports[index].append(import_seconds(root))
@@ -129,6 +134,7 @@ def measure(roots: list[Path], kubeconfig: Path, runs: int = RUNS) -> list[ColdC
             import_seconds=min(imports[index]),
             hook_seconds=min(h["hook"] for h in hooks[index]),
             peak_rss_mib=statistics.median(h["rss_kib"] for h in hooks[index]) / 1024,
+            client_modules=tuple(hooks[index][0].get("loaded", ())),
         )
         for index in range(len(roots))
     ]
@@ -174,6 +180,8 @@ def table(before_ref: str, before: ColdCost, after: ColdCost) -> str:
             f"| {label} | {old:.{precision}f} {unit} | {new:.{precision}f} {unit} | "
             f"{change:+.0f} % |"
         )
+    modules = [", ".join(cost.client_modules) or "none" for cost in (before, after)]
+    lines.append(f"| client modules the no-op hook loaded | {modules[0]} | {modules[1]} | |")
     return "\n".join(lines) + "\n"
 
 
