@@ -11,6 +11,7 @@ import ops
 import pytest
 from ops import testing
 
+import k8s.gateway
 from store import Store
 from tests import relations
 from tests.charm.conftest import MODEL, workload
@@ -90,6 +91,15 @@ def test_a_non_leader_never_writes(ctx, base_state, cluster):
     out = ctx.run(ctx.on.config_changed(), base_state(config=MEMORY, leader=False))
     assert out.unit_status == testing.ActiveStatus("standby: the leader distributes")
     assert len(cluster.requests) == 0
+
+
+def test_a_followers_update_status_builds_no_kubernetes_client(ctx, base_state, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a hook with nothing to send built a Kubernetes gateway")
+
+    monkeypatch.setattr(k8s.gateway, "KubeGateway", refuse)
+    out = ctx.run(ctx.on.update_status(), base_state(config=MEMORY, leader=False))
+    assert out.unit_status == testing.ActiveStatus("standby: the leader distributes")
 
 
 def test_without_storage_the_charm_waits(ctx, base_state, cluster):
