@@ -6,12 +6,11 @@ under a bound on attempts and total time, so a hook never hangs; any other 4xx i
 as a `KubeError` subclass.
 
 Every request of one hook shares one `HookBudget` (`k8s.policy`): a deadline and a breaker.
-Retries stop when
-the next wait (or a `Retry-After`) would overrun what is left of the budget, and each request's
-timeout is clamped to it, so a hook ends within its budget however slow the API; once the API
-is judged unavailable (retries exhausted, or the budget spent) the breaker opens and every later
-request of the hook fails at once with the real cause, so a hook's time no longer grows with
-the number of calls (or relations) it makes.
+Retries stop when the next wait (or a `Retry-After`) would overrun what is left of the budget,
+and each request's timeout is clamped to it, so a hook ends within its budget however slow the
+API; once the API is judged unavailable (retries exhausted, or the budget spent) the breaker
+opens and every later request of the hook fails at once with the real cause, so a hook's time
+no longer grows with the number of calls (or relations) it makes.
 
 The client comes from the standard environment (`KubeConfig.from_env()`): the pod's service
 account in a cluster, `KUBECONFIG` elsewhere, so the same code runs in production, the demo
@@ -150,8 +149,6 @@ class _SharedGate:
 
     def __init__(self, budget: HookBudget, ceiling: int = 64) -> None:
         self._budget = budget  # a Retry-After pause is spent from (and bounded by) the budget
-        self._clock = budget.clock
-        self._pause = budget.pause
         self._ceiling = float(ceiling)
         self._cap = float(ceiling)
         self._in_flight = 0
@@ -166,12 +163,12 @@ class _SharedGate:
         """
         with self._changed:
             while True:
-                paused = self._opens - self._clock()
+                paused = self._opens - self._budget.clock()
                 if paused > 0:
                     self._budget.check(needing=paused)
                     self._changed.release()
                     try:
-                        self._pause(paused)
+                        self._budget.pause(paused)
                     finally:
                         self._changed.acquire()
                 elif self._in_flight < int(self._cap):
@@ -184,7 +181,7 @@ class _SharedGate:
         """Record how the request ended: `limited` when it was answered 429."""
         with self._changed:
             self._in_flight -= 1
-            now = self._clock()
+            now = self._budget.clock()
             if not limited:
                 self._cap = min(self._ceiling, self._cap + 1 / (self.PROBE * self._cap))
             elif now >= self._opens:  # the first 429 of this pause
@@ -364,32 +361,14 @@ class KubeGateway:
         """
         self.retries: list[str] = []
         self.budget = budget or HookBudget.unbounded()
-        self._retry = retry
-        self._built = client
-        self._build_lock = threading.Lock()
+        self._client = client or _client_from_environment(retry, self._note_retry, self.budget)
         self._page_size = page_size
         self.calls = 0
         self._calls_lock = threading.Lock()  # writes run in several threads (reconciler)
 
-    @property
-    def _client(self) -> Any:
-        """The client, built on first use: a hook that sends no request never pays for it.
-
-        Building one reads the kubeconfig and loads the CA bundle into an SSL context, the
-        largest cost of a hook with nothing to do.
-        """
-        if self._built is None:
-            with self._build_lock:
-                if self._built is None:
-                    self._built = _client_from_environment(
-                        self._retry, self._note_retry, self.budget
-                    )
-        return self._built
-
     def close(self) -> None:
-        """Close the client's connections, if it was ever built."""
-        if self._built is not None:
-            self._built.close()
+        """Close the client's connections."""
+        self._client.close()
 
     # -- reads ------------------------------------------------------------------------------
 
