@@ -12,7 +12,7 @@ import pytest
 from ops import testing
 
 from charm import SparkIntegrationHubCharm
-from tests.cluster.helpers import add_account
+from tests.cluster.helpers import seeded
 from workload import CHECK, LAYER, SERVICE, watcher_layer
 
 ROOT = Path(__file__).parents[2]
@@ -40,9 +40,7 @@ def cluster(kube_server, kubeconfig):
 
     Modules that need other accounts define their own `cluster`.
     """
-    add_account(kube_server, "team-a", "bob")
-    kube_server.clear_requests()
-    return kube_server
+    return seeded(kube_server, [("team-a", "bob")])
 
 
 @pytest.fixture

@@ -2,16 +2,13 @@
 
 import pytest
 
-from tests.cluster.helpers import ACCOUNTS, add_account, make_hub
+from tests.cluster.helpers import ACCOUNTS, make_hub, seeded
 from tests.cluster.watcher_process import start_watcher  # noqa: F401
 
 
 @pytest.fixture
 def cluster(kube_server, kubeconfig):
-    for namespace, name in ACCOUNTS:
-        add_account(kube_server, namespace, name)
-    kube_server.clear_requests()
-    return kube_server
+    return seeded(kube_server, ACCOUNTS)
 
 
 @pytest.fixture

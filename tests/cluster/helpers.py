@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 
 from core.cluster import Owner
 from core.config import Scope
@@ -28,6 +29,14 @@ def add_account(server, namespace: str, name: str, labels: dict | None = None) -
             "metadata": {"name": name, "namespace": namespace, "labels": labels or SPARK8T},
         }
     )
+
+
+def seeded(server, accounts: Iterable[tuple[str, str]]):
+    """`server` with these Spark accounts put in, and its request log cleared; returns it."""
+    for namespace, name in accounts:
+        add_account(server, namespace, name)
+    server.clear_requests()
+    return server
 
 
 def hub_secret(server, namespace: str, name: str) -> dict | None:

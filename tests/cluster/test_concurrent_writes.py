@@ -13,7 +13,7 @@ from k8s import RetryPolicy
 from k8s.gateway import KubeGateway
 from machine import HubState
 from store import AccountState, Store
-from tests.cluster.helpers import OWNER, add_account, decoded, hub_secret, options, run
+from tests.cluster.helpers import OWNER, decoded, hub_secret, options, run, seeded
 from tests.kube_server import Fault
 
 ACCOUNTS = [(f"team-{n % 4}", f"user-{n:03d}") for n in range(40)]
@@ -22,10 +22,7 @@ PATIENT = RetryPolicy(attempts=8, deadline=30.0, initial=0.01, maximum=1.0)
 
 @pytest.fixture
 def many(kube_server, kubeconfig):
-    for namespace, name in ACCOUNTS:
-        add_account(kube_server, namespace, name)
-    kube_server.clear_requests()
-    return kube_server
+    return seeded(kube_server, ACCOUNTS)
 
 
 def concurrent_hub(tmp_path, writers: int, retry: RetryPolicy = PATIENT) -> Hub:

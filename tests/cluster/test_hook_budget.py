@@ -16,7 +16,7 @@ from k8s import HookBudget, RetryPolicy, UnavailableError
 from k8s.gateway import REQUEST_TIMEOUT, KubeGateway
 from machine import HubState
 from store import AccountState, Store
-from tests.cluster.helpers import OWNER, add_account, decoded, hub_secret, options, run
+from tests.cluster.helpers import OWNER, decoded, hub_secret, options, run, seeded
 
 ACCOUNTS = [(f"team-{n % 2}", f"user-{n:02d}") for n in range(12)]
 PATIENT = RetryPolicy(attempts=8, deadline=30.0, initial=0.01, maximum=10.0)
@@ -24,10 +24,7 @@ PATIENT = RetryPolicy(attempts=8, deadline=30.0, initial=0.01, maximum=10.0)
 
 @pytest.fixture
 def accounts(kube_server, kubeconfig):
-    for namespace, name in ACCOUNTS:
-        add_account(kube_server, namespace, name)
-    kube_server.clear_requests()
-    return kube_server
+    return seeded(kube_server, ACCOUNTS)
 
 
 def test_a_slow_request_is_cut_when_the_budget_ends(accounts):
