@@ -14,15 +14,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
+from core.config import Scope
 from hub import Hub
-from k8s import HookBudget, RetryPolicy
-from k8s.gateway import REQUEST_TIMEOUT, KubeGateway
+from k8s import HookBudget
+from k8s.gateway import REQUEST_TIMEOUT
 from machine import HubState
-from store import Store
 from tests.bench.cluster import BenchCluster, Counts, accounts
-from tests.bench.scenarios import desired, merged
-from tests.cluster.helpers import OWNER, options
+from tests.bench.scenarios import PATIENT, desired, merged, open_hub
+from tests.cluster.helpers import options
 from watcher.followup import FollowUp
 from watcher.service import TICK
 from workload import FOLLOW_UP_AFTER
@@ -64,8 +63,7 @@ class BudgetRun:
 
 def _hook(store_path: Path, budget: float) -> Hub:
     """The hub as one hook builds it: a new client whose budget starts now."""
-    gateway = KubeGateway(retry=RetryPolicy(attempts=8, deadline=60.0), budget=HookBudget(budget))
-    return Hub(Store.open(store_path), gateway, OWNER, MAX_CONCURRENT_WRITES_DEFAULT)
+    return open_hub(store_path, PATIENT, budget=HookBudget(budget))
 
 
 def _follow_up_due(request: Path) -> None:

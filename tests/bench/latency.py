@@ -24,15 +24,12 @@ from pathlib import Path
 
 from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from hub import Hub
-from k8s import RetryPolicy
-from k8s.gateway import KubeGateway
-from store import Store
 from tests.bench.budget import BUDGET_SECONDS, BudgetRun, budget_bars, budget_run, budget_table
 from tests.bench.cluster import BenchCluster, Counts, accounts, encoded
 from tests.bench.plot import Series, legend, line_plot
 from tests.bench.reference import run_reference
-from tests.bench.scenarios import ROOT, desired, merged
-from tests.cluster.helpers import OWNER, options
+from tests.bench.scenarios import PATIENT, ROOT, desired, merged, open_hub
+from tests.cluster.helpers import options
 
 SIZES = (1_000, 10_000)
 LATENCIES_MS = (0, 5, 20)
@@ -84,8 +81,7 @@ def _estimate(size: int, latency_ms: int, algorithm: str) -> float:
 
 
 def _hub(store_path: Path, writers: int) -> Hub:
-    retry = RetryPolicy(attempts=8, deadline=60.0)
-    return Hub(Store.open(store_path), KubeGateway(retry=retry), OWNER, writers)
+    return open_hub(store_path, PATIENT, writers)
 
 
 def _timed(hub: Hub, cluster: BenchCluster, version: int) -> TimedPass:

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from core.cluster import HASH_ANNOTATION, OWNER_ANNOTATION, SECRET_PREFIX
-from core.config import Scope
+from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from core.properties import SparkProperties
 from hub import Hub, PassReport
-from k8s import RetryPolicy
+from k8s import HookBudget, RetryPolicy
 from k8s.gateway import KubeGateway
 from machine import HubState
 from store import Store
@@ -175,9 +175,22 @@ class Profiler:
             profile.dump_stats(self.directory / f"{label}.pstats")
 
 
-def open_hub(store_path: Path, retry: RetryPolicy = RetryPolicy()) -> Hub:
-    """A hub over the store at `store_path`, with a real gateway reading KUBECONFIG."""
-    return Hub(Store.open(store_path), KubeGateway(retry=retry), OWNER)
+PATIENT = RetryPolicy(attempts=8, deadline=60.0)
+"""Retries for the latency benches' hubs: a 429 storm under the server's limit ends no pass."""
+
+
+def open_hub(
+    store_path: Path,
+    retry: RetryPolicy = RetryPolicy(),
+    writers: int = MAX_CONCURRENT_WRITES_DEFAULT,
+    budget: HookBudget | None = None,
+) -> Hub:
+    """A hub over the store at `store_path`, with a real gateway reading KUBECONFIG.
+
+    `budget` starts when the hub is opened, as a hook's does; none by default.
+    """
+    gateway = KubeGateway(retry=retry, budget=budget)
+    return Hub(Store.open(store_path), gateway, OWNER, writers)
 
 
 def one_pass(
