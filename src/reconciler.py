@@ -9,19 +9,17 @@
   resourceVersion (never delete-then-create, so no account is ever without its Secret). A 409
   re-reads that one Secret and tries again once. After `BREAKER` consecutive unavailable
   errors the pass stops and leaves the rest pending, so an API outage never hangs a hook.
-  Up to `max_concurrent_writes` accounts are written at once (one thread each, one shared
-  client); results are consumed in plan order, so the breaker, the rows and the status are the
-  same whatever order the answers arrive in. A 429's `Retry-After` pauses every worker (the
-  transport's shared gate in `k8s`).
+  Up to `max_concurrent_writes` accounts are written at once (`ordered.OrderedPool`: one
+  thread each, one shared client); results are consumed in plan order, so the breaker, the
+  rows and the status are the same whatever order the answers arrive in. A 429's
+  `Retry-After` pauses every worker (the transport's shared gate in `k8s`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Set
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -49,6 +47,7 @@ from k8s import (
     NotFoundError,
     UnavailableError,
 )
+from ordered import OrderedPool
 from render.s3 import TrustStore
 from store import AccountState, AppliedRow
 
@@ -59,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 BREAKER = 3
 """Consecutive `UnavailableError` errors after which a pass stops writing."""
+LOOKAHEAD = 4
+"""How many times `max_concurrent_writes` steps may be started before the oldest is merged."""
 
 
 class Action(str, Enum):
@@ -307,21 +308,17 @@ class Applier:
     def _apply_concurrently(self, pending: Iterator[Step], outcome: Outcome) -> None:
         """Keep up to `_workers` steps in flight; merge each result in plan order.
 
-        When the breaker trips no new step starts; the writes already in flight finish and are
-        recorded as they ended, so no outcome is lost or guessed.
+        When the breaker trips no new step starts; the steps already started (at most
+        `LOOKAHEAD` × `_workers` past the last one merged) finish and are recorded as they
+        ended, so no outcome is lost or guessed.
         """
-        in_flight: deque[tuple[Step, Future[tuple[Outcome, KubeError | None]]]] = deque()
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="hub-write") as pool:
-            while True:
-                while not outcome.interrupted and len(in_flight) < self._workers:
-                    step = next(pending, None)
-                    if step is None:
-                        break
-                    in_flight.append((step, pool.submit(self._apply_step, step)))
-                if not in_flight:
-                    return
-                step, future = in_flight.popleft()
-                self._merge(step, *future.result(), outcome)
+        with OrderedPool(
+            self._apply_step, pending, self._workers, LOOKAHEAD * self._workers, "hub-write"
+        ) as pool:
+            for step, (result, error) in pool:
+                self._merge(step, result, error, outcome)
+                if outcome.interrupted:
+                    pool.stop()
 
     def _merge(
         self, step: Step, result: Outcome, error: KubeError | None, outcome: Outcome

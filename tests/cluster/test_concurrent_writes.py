@@ -12,6 +12,7 @@ from hub import Hub
 from k8s import RetryPolicy
 from k8s.gateway import KubeGateway
 from machine import HubState
+from reconciler import LOOKAHEAD
 from store import AccountState, Store
 from tests.cluster.helpers import OWNER, decoded, hub_secret, options, run, seeded
 from tests.kube_server import Fault
@@ -113,8 +114,8 @@ def test_the_breaker_stops_new_writes_and_records_every_write_in_flight(many, tm
     report = run(hub, options(**{"spark.a": "1"}))
     assert report.state is HubState.RECONCILING
     counts = hub.store.counts()
-    # the breaker trips at the 3rd error in plan order; at most 4 writes were in flight then
-    assert many.count("POST") <= 3 + 4 - 1
+    # the breaker trips at the 3rd error in plan order; at most LOOKAHEAD × 4 steps had started
+    assert many.count("POST") <= 3 + LOOKAHEAD * 4 - 1
     assert counts[AccountState.ERROR] == many.count("POST")
     assert counts[AccountState.PENDING] == 40 - many.count("POST")
     hub.close()
