@@ -336,7 +336,8 @@ class Store:
 
     def record_applied(self, rows: Iterable[AppliedRow]) -> None:
         """Insert or update applied rows."""
-        records = [asdict(row) | {"state": row.state.value} for row in rows]
+        # `vars`, not `asdict`: the fields are scalars, and asdict's deep copy is most of the cost
+        records = [vars(row) | {"state": row.state.value} for row in rows]
         if records:
             with self._db.conn:
                 self._db["applied"].upsert_all(records, pk="key")  # type: ignore[union-attr]
