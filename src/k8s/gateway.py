@@ -1,16 +1,10 @@
-"""The Kubernetes gateway: the only module that imports lightkube (and httpx2, tenacity).
+"""The Kubernetes gateway: the hub's typed calls to the API, over lightkube.
 
-It turns API objects into the typed views of `core.cluster` and back, and owns the retry policy:
-429 (honouring `Retry-After`), 5xx and connection errors are retried with exponential backoff
-under a bound on attempts and total time, so a hook never hangs; any other 4xx is raised at once
-as a `KubeError` subclass.
-
-Every request of one hook shares one `HookBudget` (`k8s.policy`): a deadline and a breaker.
-Retries stop when the next wait (or a `Retry-After`) would overrun what is left of the budget,
-and each request's timeout is clamped to it, so a hook ends within its budget however slow the
-API; once the API is judged unavailable (retries exhausted, or the budget spent) the breaker
-opens and every later request of the hook fails at once with the real cause, so a hook's time
-no longer grows with the number of calls (or relations) it makes.
+It turns API objects into the typed views of `core.cluster` and back, and turns every error
+into a `KubeError` subclass. Each request goes through the retrying transport
+(`k8s.transport`): 429, 5xx and connection errors are retried within the hook's `HookBudget`;
+once the budget's breaker is open, every later call of the hook fails at once with the real
+cause, so a hook's time no longer grows with the number of calls (or relations) it makes.
 
 The client comes from the standard environment (`KubeConfig.from_env()`): the pod's service
 account in a cluster, `KUBECONFIG` elsewhere, so the same code runs in production, the demo
@@ -23,30 +17,20 @@ import base64
 import binascii
 import json
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx2
 from lightkube import Client, KubeConfig
-from lightkube.config.client_adapter import verify_cluster
+from lightkube.config import client_adapter
 from lightkube.core.exceptions import ApiError, ConfigError
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
-from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_any,
-    wait_exponential,
-)
-from tenacity.stop import stop_base
 
 from core.cluster import (
     HUB_SECRET_SELECTOR,
@@ -83,259 +67,57 @@ from k8s.policy import (
     RetryPolicy,
     UnavailableError,
 )
+from k8s.transport import RetryingTransport, ThreadConnections, describe
 
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "integration-hub"
 REQUEST_TIMEOUT = 15.0
 """Seconds one request may take (connect, read, write, pool); a hook's budget clamps it."""
-MINIMUM_REQUEST_TIMEOUT = 0.05
-"""The shortest timeout a nearly spent budget gives a request (it may still be answered)."""
+MAX_STATUS_TEXT = 256
+"""The longest reason or message of an error answer the hub keeps (for statuses and logs)."""
 T = TypeVar("T")
 
 
-def _describe(error: BaseException) -> str:
-    if isinstance(error, BreakerOpenError):
-        return str(error)
-    if isinstance(error, ApiError):
-        return f"{error.status.code} from API ({error.status.reason})"
-    if isinstance(error, _TransientResponseError):
-        return f"{error.response.status_code} from API ({error.reason})"
-    return f"connection error ({type(error).__name__})"
+@dataclass(frozen=True)
+class _Clients:
+    """lightkube's client, and the HTTP client under it that the Secret writes use directly.
 
-
-class _TransientResponseError(Exception):
-    """A 429 or 5xx answer, raised inside the retry loop so that tenacity retries it."""
-
-    def __init__(self, response: httpx2.Response) -> None:
-        super().__init__(response.status_code)
-        self.response = response
-        try:
-            self.reason = str(json.loads(response.content).get("reason", ""))
-        except (ValueError, AttributeError):
-            self.reason = response.reason_phrase
-
-    @property
-    def retry_after(self) -> float | None:
-        header = self.response.headers.get("Retry-After", "")
-        return float(header) if header.isdigit() else None
-
-
-class _OutOfBudget(stop_base):
-    """Stop when the next wait (a `Retry-After` as sent) would overrun the hook's budget."""
-
-    def __init__(self, budget: HookBudget) -> None:
-        self._budget = budget
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        error = retry_state.outcome.exception() if retry_state.outcome else None
-        hinted = error.retry_after if isinstance(error, _TransientResponseError) else None
-        needed = hinted if hinted is not None else retry_state.upcoming_sleep
-        return needed >= self._budget.remaining()
-
-
-class _SharedGate:
-    """The pace shared by every thread of one client: a `Retry-After` pause and an in-flight cap.
-
-    A 429 closes the gate until its `Retry-After` has passed (every thread waits) and halves the
-    number of requests let in at once (once per pause, however many 429s that burst caused);
-    each success raises the cap again by `1/(PROBE * cap)`, up to `ceiling` (additive
-    increase, multiplicative decrease), so one more request in flight is tried only after
-    `PROBE` times the cap of successes. Concurrent writers thus settle just under the server's
-    limit instead of bursting into it again each time the pause ends.
+    Both send through one `RetryingTransport`: the same retries, budget, gate and connections.
     """
 
-    PROBE = 32
-
-    def __init__(self, budget: HookBudget, ceiling: int = 64) -> None:
-        self._budget = budget  # a Retry-After pause is spent from (and bounded by) the budget
-        self._ceiling = float(ceiling)
-        self._cap = float(ceiling)
-        self._in_flight = 0
-        self._opens = 0.0  # the clock's time before which no request is sent
-        self._changed = threading.Condition()
-
-    def enter(self) -> None:
-        """Wait until the gate is open and the cap allows one more request in flight.
-
-        Raises:
-            BreakerOpenError: the pause would outlast the hook's budget (nothing is waited).
-        """
-        with self._changed:
-            while True:
-                paused = self._opens - self._budget.clock()
-                if paused > 0:
-                    self._budget.check(needing=paused)
-                    self._changed.release()
-                    try:
-                        self._budget.pause(paused)
-                    finally:
-                        self._changed.acquire()
-                elif self._in_flight < int(self._cap):
-                    self._in_flight += 1
-                    return
-                else:
-                    self._changed.wait()
-
-    def leave(self, limited: bool, retry_after: float | None) -> None:
-        """Record how the request ended: `limited` when it was answered 429."""
-        with self._changed:
-            self._in_flight -= 1
-            now = self._budget.clock()
-            if not limited:
-                self._cap = min(self._ceiling, self._cap + 1 / (self.PROBE * self._cap))
-            elif now >= self._opens:  # the first 429 of this pause
-                self._cap = max(1.0, self._cap / 2)
-                if retry_after:
-                    self._opens = now + retry_after
-            self._changed.notify_all()
-
-
-class RetryingTransport(httpx2.BaseTransport):
-    """Sends each HTTP request under the retry policy: every page of a list on its own.
-
-    429 (honouring `Retry-After`, capped at `RetryPolicy.maximum`), 5xx and connection errors
-    are retried with exponential backoff, within `attempts` and `deadline`; the last answer
-    goes back to lightkube, which raises it as an `ApiError`. Other answers are returned at
-    once. Retrying per request (not per call) means a list of many pages resumes at the page
-    that failed instead of starting again.
-
-    The transport is shared by every thread of the client. A 429's `Retry-After` closes one
-    shared gate (`_SharedGate`) until that time: every request but a watch, of whichever
-    thread, waits at the gate before it is sent, so concurrent writers back off together
-    instead of each learning of the limit by its own 429.
-    """
-
-    def __init__(
-        self,
-        inner: httpx2.BaseTransport,
-        policy: RetryPolicy,
-        on_retry: Callable[[str], None],
-        budget: HookBudget | None = None,
-    ) -> None:
-        """Wrap `inner`; `on_retry` is told why each retry happens; `budget` bounds them all."""
-        self._inner = inner
-        self._policy = policy
-        self._on_retry = on_retry
-        self.budget = budget or HookBudget.unbounded()
-        self._backoff = wait_exponential(multiplier=policy.initial, max=policy.maximum)
-        self._gate = _SharedGate(self.budget)
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Send `request`, retrying transient failures within the hook's budget.
-
-        Raises:
-            BreakerOpenError: the breaker is (or has just been) opened; nothing more is sent.
-        """
-        self.budget.check()
-        retrying = Retrying(
-            retry=retry_if_exception_type((_TransientResponseError, httpx2.TransportError)),
-            wait=self._wait,
-            stop=stop_any(
-                stop_after_attempt(self._policy.attempts),
-                stop_after_delay(self._policy.deadline),
-                _OutOfBudget(self.budget),
-            ),
-            before_sleep=self._before_sleep,
-            sleep=self.budget.pause,
-            reraise=True,
-        )
-        try:
-            return retrying(self._send, request)
-        except _TransientResponseError as last:
-            self.budget.trip(_unavailable(last))
-            return last.response
-        except httpx2.TransportError as error:
-            if self.budget.remaining() <= 0:  # timed out by the budget's clamp, not the API
-                self.budget.check()
-            self.budget.trip(f"API unreachable ({type(error).__name__})")
-            raise
+    kube: Client
+    http: httpx2.Client
 
     def close(self) -> None:
-        """Close the wrapped transport."""
-        self._inner.close()
-
-    def _send(self, request: httpx2.Request) -> httpx2.Response:
-        if request.url.params.get("watch") in ("true", "1"):  # a stream: outside the gate
-            return self._checked(self._inner.handle_request(request))
-        self._gate.enter()
-        self._within_budget(request)
-        limited, hinted = False, None
-        try:
-            return self._checked(self._inner.handle_request(request))
-        except _TransientResponseError as error:
-            limited = error.response.status_code == 429
-            hinted = (
-                None if error.retry_after is None else min(error.retry_after, self._policy.maximum)
-            )
-            raise
-        finally:
-            self._gate.leave(limited, hinted)
-
-    def _within_budget(self, request: httpx2.Request) -> None:
-        """Clamp the request's timeouts to what is left of the hook's budget.
-
-        So a request sent late in the budget cannot hold the hook a whole `REQUEST_TIMEOUT`
-        past it: a pass overruns its budget by at most `MINIMUM_REQUEST_TIMEOUT` per request
-        in flight, all at once.
-        """
-        remaining = self.budget.remaining()
-        if math.isinf(remaining):
-            return
-        limit = max(remaining, MINIMUM_REQUEST_TIMEOUT)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        request.extensions["timeout"] = {
-            kind: limit if seconds is None else min(seconds, limit)
-            for kind, seconds in timeouts.items()
-        }
-
-    @staticmethod
-    def _checked(response: httpx2.Response) -> httpx2.Response:
-        if response.status_code == 429 or response.status_code >= 500:
-            response.read()
-            response.close()
-            raise _TransientResponseError(response)
-        return response
-
-    def _wait(self, state: RetryCallState) -> float:
-        """The backoff before the next try; a hinted 429 waits at the gate instead."""
-        error = state.outcome.exception() if state.outcome else None
-        hinted = error.retry_after if isinstance(error, _TransientResponseError) else None
-        return 0.0 if hinted is not None else self._backoff(state)
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        if error is not None:
-            self._on_retry(_describe(error))
+        """Close both (and so the transport's connections)."""
+        self.http.close()
+        self.kube.close()
 
 
-def _unavailable(last: _TransientResponseError) -> str:
-    """The cause shown when retries of a 429 or 5xx answer are over."""
-    if last.response.status_code == 429:
-        hinted = last.retry_after
-        return "API rate-limited" + (f", retry after {hinted:g} s" if hinted is not None else "")
-    return f"API unavailable ({_describe(last)})"
-
-
-def _client_from_environment(
+def _clients_from_environment(
     policy: RetryPolicy, on_retry: Callable[[str], None], budget: HookBudget
-) -> Client:
-    """A lightkube client from the standard environment, retrying under `policy`.
+) -> _Clients:
+    """The clients from the standard environment, retrying under `policy`.
 
     The pod's service account in a cluster, `KUBECONFIG` (or ~/.kube/config) elsewhere; the
-    transport verifies the server exactly as lightkube would by itself.
+    transport verifies the server exactly as lightkube would by itself, and the HTTP client is
+    the one lightkube builds from the same configuration (server, credentials, timeout).
     """
     config = KubeConfig.from_env()
     single = config.get()
     if single is None or single.user is None:
         raise ConfigError("the Kubernetes configuration names no context with a user")
-    verify = verify_cluster(single.cluster, single.user, single.abs_file)
-    transport = RetryingTransport(httpx2.HTTPTransport(verify=verify), policy, on_retry, budget)
-    return Client(
-        config,
-        field_manager=FIELD_MANAGER,
-        timeout=httpx2.Timeout(REQUEST_TIMEOUT),
-        transport=transport,
+    verify = client_adapter.verify_cluster(single.cluster, single.user, single.abs_file)
+    transport = RetryingTransport(
+        ThreadConnections(lambda: httpx2.HTTPTransport(verify=verify)), policy, on_retry, budget
+    )
+    timeout = httpx2.Timeout(REQUEST_TIMEOUT)
+    return _Clients(
+        kube=Client(config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport),
+        http=client_adapter.Client(
+            single, client_adapter.ConnectionParams(timeout=timeout, transport=transport)
+        ),
     )
 
 
@@ -344,31 +126,32 @@ class KubeGateway:
 
     def __init__(
         self,
-        client: Any | None = None,
         retry: RetryPolicy = RetryPolicy(),
         page_size: int = 500,
         budget: HookBudget | None = None,
     ) -> None:
-        """Create a gateway.
+        """Create a gateway with clients from the standard environment.
 
         Args:
-            client: a lightkube `Client`; by default one from the standard environment, whose
-                transport retries every request under `retry` and `budget`.
-            retry: the retry policy for transient failures.
+            retry: the retry policy for transient failures (of every request).
             page_size: items per page of a list call.
             budget: the hook's time budget and breaker (the charm makes one per hook); by
                 default none: each request is bounded by `retry` alone.
         """
         self.retries: list[str] = []
         self.budget = budget or HookBudget.unbounded()
-        self._client = client or _client_from_environment(retry, self._note_retry, self.budget)
+        self._clients = _clients_from_environment(retry, self._note_retry, self.budget)
+        self._client = self._clients.kube
+        http = self._clients.http
+        self._secrets_path = http.base_url.raw_path + b"api/v1/namespaces/"
+        self._write_headers = httpx2.Headers({**http.headers, "Content-Type": "application/json"})
         self._page_size = page_size
         self.calls = 0
         self._calls_lock = threading.Lock()  # writes run in several threads (reconciler)
 
     def close(self) -> None:
-        """Close the client's connections."""
-        self._client.close()
+        """Close the clients' connections."""
+        self._clients.close()
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -412,22 +195,51 @@ class KubeGateway:
 
     def create_secret(self, spec: SecretSpec) -> str:
         """Create the hub Secret; returns its resourceVersion."""
-        created = self._call(lambda: self._client.create(_secret(spec)))
-        return _version(created)
+        return self._write_secret("POST", spec.account.ref.namespace, None, _secret(spec))
 
     def replace_secret(self, spec: SecretSpec, resource_version: str) -> str:
-        """Replace the whole hub Secret, if it is still at `resource_version`."""
-        replaced = self._call(lambda: self._client.replace(_secret(spec, resource_version)))
-        return _version(replaced)
+        """Replace the whole hub Secret, if it is still at `resource_version`; its new version."""
+        body = _secret(spec, resource_version)
+        return self._write_secret("PUT", spec.account.ref.namespace, spec.name, body)
 
     def create_truststore(self, spec: TrustStoreSpec) -> str:
         """Create a namespace's truststore Secret; returns its resourceVersion."""
-        return _version(self._call(lambda: self._client.create(_truststore(spec))))
+        return self._write_secret("POST", spec.namespace, None, _truststore(spec))
 
     def replace_truststore(self, spec: TrustStoreSpec, resource_version: str) -> str:
         """Replace a namespace's truststore Secret, if it is still at `resource_version`."""
-        replaced = self._call(lambda: self._client.replace(_truststore(spec, resource_version)))
-        return _version(replaced)
+        body = _truststore(spec, resource_version)
+        return self._write_secret("PUT", spec.namespace, spec.name, body)
+
+    def _write_secret(
+        self, method: str, namespace: str, name: str | None, body: Mapping[str, Any]
+    ) -> str:
+        """Create (POST) or replace (PUT `name`) one Secret; returns its new resourceVersion.
+
+        The hot path of a pass, one per account that changes, so it skips what lightkube adds
+        to the HTTP client under it: typed models both ways and three URL parses per request
+        (docs/benchmark-latency.md). Same transport, so the same retries, budget and gate.
+        """
+        path = quote(namespace, safe="") + "/secrets"
+        if name is not None:
+            path += "/" + quote(name, safe="")
+        http = self._clients.http
+        request = httpx2.Request(
+            method,
+            http.base_url.copy_with(
+                raw_path=self._secrets_path + f"{path}?fieldManager={FIELD_MANAGER}".encode()
+            ),
+            content=json.dumps(body, separators=(",", ":")).encode(),
+            headers=self._write_headers,
+            extensions={"timeout": http.timeout.as_dict()},
+        )
+
+        def send() -> str:
+            response = http.send(request)
+            response.raise_for_status()  # an error answer: translated by `_call`
+            return _written_version(response.content)
+
+        return self._call(send)
 
     def delete_secret(self, ref: AccountRef, name: str) -> None:
         """Delete a Secret; an already-deleted Secret is not an error."""
@@ -472,13 +284,13 @@ class KubeGateway:
             self.calls += 1
         try:
             return request()
-        except ApiError as error:
+        except httpx2.HTTPStatusError as error:  # lightkube's `ApiError`, or any error answer
             translated = _translate(error)
             if isinstance(translated, UnavailableError) and self.budget.cause is not None:
                 translated = UnavailableError(translated.code, self.budget.cause)
             raise translated from None
         except (httpx2.TransportError, BreakerOpenError) as error:
-            raise UnavailableError(0, self.budget.cause or _describe(error)) from None
+            raise UnavailableError(0, self.budget.cause or describe(error)) from None
 
     # -- Spark accounts (spark-service-account provider) --------------------------------------
     # The provider (`src/provider.py`) creates, adopts and releases the Spark service accounts
@@ -558,11 +370,11 @@ class KubeGateway:
         return True
 
 
-def _translate(error: ApiError) -> KubeError:
-    code = error.status.code or 0
-    reason = error.status.reason or ""
+def _translate(error: httpx2.HTTPStatusError) -> KubeError:
+    """The `KubeError` for an error answer (after the transport's retries)."""
+    code, reason, message = _status_of(error)
     if code == 404:
-        return NotFoundError(code, error.status.message or reason)
+        return NotFoundError(code, message or reason)
     if code == 409:
         return (
             AlreadyExistsError(code, reason)
@@ -570,20 +382,50 @@ def _translate(error: ApiError) -> KubeError:
             else ConflictError(code, reason)
         )
     if code == 403:
-        return ForbiddenError(code, error.status.message or reason)
+        return ForbiddenError(code, message or reason)
     if code == 429 or code >= 500:
-        return UnavailableError(code, _describe(error))
+        return UnavailableError(code, f"{code} from API ({reason})")
     if code in (400, 422):
         return InvalidError(code, reason or "Invalid")
-    return KubeError(code, error.status.message or reason)
+    return KubeError(code, message or reason)
+
+
+def _status_of(error: httpx2.HTTPStatusError) -> tuple[int, str, str]:
+    """An error answer's code, reason and message (both cut to `MAX_STATUS_TEXT`).
+
+    From lightkube's parsed `Status`, or else from the body if it is a JSON object; an answer
+    that is not (a proxy's HTML page) keeps its HTTP code and reason phrase.
+    """
+    if isinstance(error, ApiError):
+        status = error.status
+        code, reason, message = status.code or 0, status.reason or "", status.message or ""
+    else:
+        response = error.response
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        fields = body if isinstance(body, dict) else {}
+        reason, message = fields.get("reason"), fields.get("message")
+        code = response.status_code
+        reason = reason if isinstance(reason, str) else response.reason_phrase
+        message = message if isinstance(message, str) else ""
+    return code, reason[:MAX_STATUS_TEXT], message[:MAX_STATUS_TEXT]
+
+
+def _written_version(content: bytes) -> str:
+    """The resourceVersion of a written object as answered; "" when the answer has none."""
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return ""
+    metadata = answer.get("metadata") if isinstance(answer, dict) else None
+    version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
+    return version if isinstance(version, str) else ""
 
 
 def _name(item: Any) -> str:
     return item.metadata.name or ""
-
-
-def _version(item: Any) -> str:
-    return item.metadata.resourceVersion or ""
 
 
 def _account(item: Any) -> Account:
@@ -626,41 +468,49 @@ def _live_truststore(item: Any) -> LiveTrustStore:
     )
 
 
-def _truststore(spec: TrustStoreSpec, resource_version: str | None = None) -> Secret:
-    return Secret(
-        metadata=ObjectMeta(
-            name=spec.name,
-            namespace=spec.namespace,
-            labels=spec.owner.labels,
-            annotations=spec.owner.annotations(spec.digest),
-            resourceVersion=resource_version,
-        ),
-        type="Opaque",
-        data={key: base64.b64encode(value).decode("ascii") for key, value in spec.files.items()},
-    )
+def _truststore(spec: TrustStoreSpec, resource_version: str | None = None) -> dict[str, Any]:
+    """A namespace's truststore Secret, as the API takes it."""
+    annotations = spec.owner.annotations(spec.digest)
+    metadata = {"name": spec.name, "namespace": spec.namespace}
+    return _secret_body(metadata, spec.owner, annotations, spec.files, resource_version)
 
 
-def _secret(spec: SecretSpec, resource_version: str | None = None) -> Secret:
-    account = spec.account
-    return Secret(
-        metadata=ObjectMeta(
-            name=spec.name,
-            namespace=account.ref.namespace,
-            labels=spec.owner.labels,
-            annotations=spec.owner.annotations(spec.data_hash),
-            resourceVersion=resource_version,
-            ownerReferences=[
-                OwnerReference(
-                    apiVersion="v1", kind="ServiceAccount", name=account.ref.name, uid=account.uid
-                )
-            ],
-        ),
-        type="Opaque",
-        data={
-            key: base64.b64encode(value.encode("utf-8")).decode("ascii")
-            for key, value in spec.data.items()
-        },
-    )
+def _secret(spec: SecretSpec, resource_version: str | None = None) -> dict[str, Any]:
+    """An account's hub Secret, owned by its ServiceAccount, as the API takes it."""
+    ref = spec.account.ref
+    owner_reference = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "name": ref.name,
+        "uid": spec.account.uid,
+    }
+    metadata = {
+        "name": spec.name,
+        "namespace": ref.namespace,
+        "ownerReferences": [owner_reference],
+    }
+    files = {key: value.encode("utf-8") for key, value in spec.data.items()}
+    annotations = spec.owner.annotations(spec.data_hash)
+    return _secret_body(metadata, spec.owner, annotations, files, resource_version)
+
+
+def _secret_body(
+    metadata: Mapping[str, Any],
+    owner: Owner,
+    annotations: Mapping[str, str],
+    files: Mapping[str, bytes],
+    resource_version: str | None,
+) -> dict[str, Any]:
+    stamped = {**metadata, "labels": dict(owner.labels), "annotations": dict(annotations)}
+    if resource_version is not None:
+        stamped["resourceVersion"] = resource_version
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": stamped,
+        "type": "Opaque",
+        "data": {key: base64.b64encode(value).decode("ascii") for key, value in files.items()},
+    }
 
 
 # -- Spark accounts (spark-service-account provider) ------------------------------------------

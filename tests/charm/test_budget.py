@@ -14,6 +14,7 @@ from ops import testing
 
 import k8s.gateway
 import k8s.policy
+import k8s.transport
 from tests.kube_server import Fault
 from workload import FOLLOW_UP_AFTER, FOLLOW_UP_FILE
 
@@ -117,14 +118,14 @@ def test_a_spent_budget_fails_the_rest_of_the_hook_fast(ctx, base_state, cluster
     slow = Fault(status=500, times=1)
     cluster.inject(slow)
 
-    original = k8s.gateway.RetryingTransport._send
+    original = k8s.transport.RetryingTransport._send
 
     def slow_send(self, request):
         clock.now += 7
         return original(self, request)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(k8s.gateway.RetryingTransport, "_send", slow_send)
+        patch.setattr(k8s.transport.RetryingTransport, "_send", slow_send)
         out = run_update_status(ctx, base_state, 3, **{"hook-time-budget": 10})
     assert len(cluster.requests) == 2
     assert "hook time budget spent (10 s)" in out.unit_status.message

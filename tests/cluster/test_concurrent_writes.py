@@ -56,6 +56,16 @@ def test_a_change_is_exactly_n_replaces_written_concurrently(many, tmp_path):
     hub.close()
 
 
+def test_each_pass_reuses_the_connections_of_the_pass_before(many, tmp_path):
+    hub = concurrent_hub(tmp_path, 8)
+    many.latency = 0.005
+    for version in range(1, 5):
+        assert run(hub, options(**{"spark.a": str(version)})).state is HubState.ACTIVE
+    # one per writer thread and one for the lists, whatever the number of passes
+    assert many.connections_opened <= 8 + 1
+    hub.close()
+
+
 def test_no_moment_without_a_secret_while_writing_concurrently(many, tmp_path):
     hub = concurrent_hub(tmp_path, 8)
     run(hub, options(**{"spark.a": "1"}))

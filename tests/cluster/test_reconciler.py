@@ -215,6 +215,27 @@ def test_an_outage_stops_the_pass_and_the_next_pass_converges(cluster, hub):
     assert run(hub, options(**{"spark.a": "1"})).state is HubState.ACTIVE
 
 
+def test_a_proxys_error_page_on_a_list_is_an_outage_not_a_crash(cluster, hub):
+    cluster.inject(Fault(method="GET", status=503, html=True, times=-1))
+    report = run(hub, options(**{"spark.a": "1"}))
+    assert report.state is HubState.RECONCILING
+    assert "503 from API (Service Unavailable)" in report.message
+    cluster.clear_faults()
+    assert run(hub, options(**{"spark.a": "1"})).state is HubState.ACTIVE
+
+
+def test_a_proxys_error_page_on_a_write_fails_only_that_account(cluster, hub):
+    run(hub, options(**{"spark.a": "1"}))
+    namespace, name = ACCOUNTS[0]
+    cluster.inject(Fault(method="PUT", path_contains=f"-{name}", status=400, html=True))
+    report = run(hub, options(**{"spark.a": "2"}))
+    assert hub.store.counts()[AccountState.INVALID] == 1
+    assert hub.store.counts()[AccountState.IN_SYNC] == 2
+    assert "Bad Request" in hub.store.applied()[f"{namespace}:{name}"].last_error
+    assert report.state is not HubState.ACTIVE
+    assert decoded(hub_secret(cluster, namespace, name)) == {"spark.a": "1"}
+
+
 def test_missing_permissions_block_with_the_trust_command(cluster, hub):
     cluster.denied.add(("create", "secrets"))
     report = run(hub, options(**{"spark.a": "1"}), check_access=True)

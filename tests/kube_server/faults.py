@@ -23,6 +23,7 @@ class Fault:
         method: the HTTP method to match (None: any).
         path_contains: a substring the request path must contain (None: any).
         status: answer with this status (429, 500, 503, 403, 409...) and a real-looking Status.
+        html: answer `status` with an HTML page instead, as a proxy in front of the API does.
         retry_after: the ``Retry-After`` header (and ``details.retryAfterSeconds``) for a 429.
         drop_connection: close the connection without any response.
         delay: seconds to wait before handling the request (combines with the others).
@@ -35,6 +36,7 @@ class Fault:
     method: str | None = None
     path_contains: str | None = None
     status: int | None = None
+    html: bool = False
     retry_after: int | None = None
     drop_connection: bool = False
     delay: float = 0.0

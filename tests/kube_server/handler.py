@@ -141,6 +141,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._shutdown_socket()
             return True
+        if fault.status and fault.html:
+            page = b"<html><body><h1>%d</h1>proxy error</body></html>" % fault.status
+            self._send(record, fault.status, page, content_type="text/html")
+            return True
         if fault.status:
             call = target if isinstance(target, Call) else None
             self._send_error(record, fault_error(fault, call, self.kube.api.user))

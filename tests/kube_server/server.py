@@ -89,6 +89,8 @@ class KubeServer:
         self._requests: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self.connections_opened = 0
+        """Client connections accepted since the server started."""
         self._conn_lock = threading.Lock()
         self._stopped = threading.Event()
         self._httpd: _HTTPServer | None = None
@@ -323,6 +325,7 @@ class KubeServer:
             if self._stopped.is_set():
                 return False
             self._connections[sock] = threading.current_thread()
+            self.connections_opened += 1
             return True
 
     def unregister_connection(self, sock: socket.socket) -> None:

@@ -34,8 +34,8 @@ def modules() -> dict[str, set[str]]:
     ("library", "owners"),
     [
         ("lightkube", {"k8s/gateway.py"}),
-        ("httpx2", {"k8s/gateway.py"}),
-        ("tenacity", {"k8s/gateway.py"}),
+        ("httpx2", {"k8s/gateway.py", "k8s/transport.py"}),
+        ("tenacity", {"k8s/transport.py"}),
         ("sqlite_utils", {"store.py"}),
         ("sqlite3", {"store.py"}),
         ("transitions", {"machine.py"}),
@@ -57,7 +57,15 @@ def test_models_and_renderers_know_nothing_of_juju_or_the_cluster(layer):
 
 @pytest.mark.parametrize(
     "module",
-    ["hub.py", "reconciler.py", "machine.py", "store.py", "k8s/policy.py", "k8s/gateway.py"],
+    [
+        "hub.py",
+        "reconciler.py",
+        "machine.py",
+        "store.py",
+        "k8s/policy.py",
+        "k8s/gateway.py",
+        "k8s/transport.py",
+    ],
 )
 def test_the_pass_knows_no_juju_event(module):
     assert "ops" not in modules()[module]
@@ -66,7 +74,8 @@ def test_the_pass_knows_no_juju_event(module):
 def test_importing_the_charm_loads_no_kubernetes_client():
     """A hook that sends no request (a follower's update-status) never pays for the client."""
     probe = (
-        "import sys, charm; print(sorted(m for m in sys.modules if m == 'k8s.gateway' "
+        "import sys, charm; print(sorted(m for m in sys.modules "
+        "if m in ('k8s.gateway', 'k8s.transport') "
         "or m.split('.')[0] in {'lightkube', 'httpx2', 'tenacity'}))"
     )
     paths = os.pathsep.join(str(SRC.parent / part) for part in ("src", "lib"))

@@ -3,7 +3,7 @@
 import pytest
 
 from k8s import BreakerOpenError, HookBudget
-from k8s.gateway import _SharedGate
+from k8s.transport import SharedGate
 
 
 class Clock:
@@ -24,7 +24,7 @@ class Clock:
 def test_a_pause_that_fits_the_budget_is_waited_and_one_that_does_not_fails_at_once():
     clock = Clock()
     budget = HookBudget(10, clock=clock.time, pause=clock.pause)
-    gate = _SharedGate(budget)
+    gate = SharedGate(budget)
     gate.enter()
     gate.leave(limited=True, retry_after=4)  # closed until 4 s
     gate.enter()
@@ -41,7 +41,7 @@ def test_a_pause_that_fits_the_budget_is_waited_and_one_that_does_not_fails_at_o
 
 def test_without_a_budget_every_pause_is_waited():
     clock = Clock()
-    gate = _SharedGate(HookBudget(float("inf"), clock=clock.time, pause=clock.pause))
+    gate = SharedGate(HookBudget(float("inf"), clock=clock.time, pause=clock.pause))
     gate.enter()
     gate.leave(limited=True, retry_after=30)
     gate.enter()
