@@ -47,7 +47,9 @@ class OrderedPool(Generic[Item, Result]):
         self._work = work
         self._items = items
         self._lookahead = max(lookahead, workers)
-        self._changed = threading.Condition()
+        lock = threading.Lock()
+        self._head_done = threading.Condition(lock)  # the consumer waits for the next result
+        self._room = threading.Condition(lock)  # workers wait for the lookahead to allow more
         self._started = 0  # items taken from the iterator
         self._handed = 0  # results handed back, in order
         self._finished: dict[int, tuple[Item, Result | None, BaseException | None]] = {}
@@ -77,23 +79,24 @@ class OrderedPool(Generic[Item, Result]):
 
     def stop(self) -> None:
         """Start no new item; the items started are still finished and handed back."""
-        with self._changed:
+        with self._room:
             self._stopped = True
-            self._changed.notify_all()
+            self._room.notify_all()
+            self._head_done.notify_all()
 
     def __iter__(self) -> Iterator[tuple[Item, Result]]:
         """Each started item and its result, in the items' order, until none is left."""
         while True:
-            with self._changed:
+            with self._head_done:
                 while self._handed not in self._finished:
                     if (self._stopped or self._exhausted) and self._handed == self._started:
                         if self._unreadable is not None:
                             raise self._unreadable
                         return
-                    self._changed.wait()
+                    self._head_done.wait()
                 item, result, error = self._finished.pop(self._handed)
                 self._handed += 1
-                self._changed.notify_all()
+                self._room.notify()
             if error is not None:
                 self.stop()
                 raise error
@@ -101,9 +104,9 @@ class OrderedPool(Generic[Item, Result]):
 
     def _take(self) -> tuple[int, Item] | None:
         """The next item and its place, once the lookahead allows; None when there is none."""
-        with self._changed:
+        with self._room:
             while not self._stopped and self._started - self._handed >= self._lookahead:
-                self._changed.wait()
+                self._room.wait()
             if self._stopped or self._exhausted:
                 return None
             try:
@@ -112,7 +115,7 @@ class OrderedPool(Generic[Item, Result]):
                 self._exhausted = True
                 if not isinstance(error, StopIteration):
                     self._unreadable = error
-                self._changed.notify_all()
+                self._head_done.notify()  # the consumer may be waiting for the end
                 return None
             self._started += 1
             return self._started - 1, item
@@ -124,6 +127,7 @@ class OrderedPool(Generic[Item, Result]):
                 finished = (item, self._work(item), None)
             except BaseException as error:  # handed back in order, raised by __iter__
                 finished = (item, None, error)
-            with self._changed:
+            with self._head_done:
                 self._finished[index] = finished
-                self._changed.notify_all()
+                if index == self._handed:  # only the next result in order wakes the consumer
+                    self._head_done.notify()
