@@ -5,7 +5,8 @@ under a bound on attempts and total time, so a hook never hangs; any other answe
 the client at once. Every request of one hook shares one `HookBudget` (`k8s.policy`): retries
 stop when the next wait (or a `Retry-After`) would overrun what is left of it, each request's
 timeout is clamped to it, and once the API is judged unavailable the budget's breaker opens.
-A 429's `Retry-After` closes one gate shared by every thread (`SharedGate`).
+A 429's `Retry-After` closes one gate shared by every thread (`SharedGate`). Under it, each
+thread sends on a connection pool of its own (`ThreadConnections`).
 """
 
 from __future__ import annotations
@@ -136,9 +137,10 @@ class RetryingTransport(httpx2.BaseTransport):
 
     429 (honouring `Retry-After`, capped at `RetryPolicy.maximum`), 5xx and connection errors
     are retried with exponential backoff, within `attempts` and `deadline`; the last answer
-    goes back to lightkube, which raises it as an `ApiError`. Other answers are returned at
-    once. Retrying per request (not per call) means a list of many pages resumes at the page
-    that failed instead of starting again.
+    goes back to the client (lightkube raises it as an `ApiError`, the gateway's Secret writes
+    as an `httpx2.HTTPStatusError`). Other answers are returned at once. Retrying per request
+    (not per call) means a list of many pages resumes at the page that failed instead of
+    starting again.
 
     The transport is shared by every thread of the client. A 429's `Retry-After` closes one
     shared gate (`SharedGate`) until that time: every request but a watch, of whichever

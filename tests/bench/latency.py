@@ -401,7 +401,8 @@ def document(cells: Sequence[Cell], budgeted: BudgetRun, judged: Judged, total: 
             "server runs apart from the hub (`tests/bench/remote.py`: in one process, its "
             "handler threads and the hub's writers would share one interpreter lock and the "
             "machine's 2 CPUs), whose every non-watch request waits the latency before it is "
-            "handled; the hub is the real `Hub` (lightkube, pages of 500) with "
+            "handled; the hub is the real `Hub` (lists through lightkube, pages of 500; Secret "
+            "writes through the httpx client under it) with "
             "`max-concurrent-writes` as shown.",
             "- first pass: every Secret created; steady: nothing to do; change: one property "
             "changed, every Secret replaced. The reference runs its watcher's restart "
@@ -410,10 +411,11 @@ def document(cells: Sequence[Cell], budgeted: BudgetRun, judged: Judged, total: 
             f"{BAR_LATENCY_MS} ms) make the change {BAR_CHANGES} times and keep the fastest "
             "pass: they run minutes apart, and this machine's speed drifts by tens of percent "
             "over minutes (noise only ever adds time).",
-            "- Concurrent passes are bound by the hub process's own CPU (lightkube, httpx2, "
-            "httpcore and h11 are pure Python, about 1 ms per request, serialised by the "
-            "interpreter lock), not by the API's latency: the bar's figure shows it. On a real "
-            "cluster the API server does not share the hub's CPUs, as the test server here does.",
+            "- Concurrent passes are bound by the hub process's own CPU (httpx2, httpcore and "
+            "h11 are pure Python: under 1 ms per write, serialised by the interpreter lock, "
+            "plus the writer threads' hand-offs of that lock), not by the API's latency: the "
+            "bar's figure shows it. On a real cluster the API server does not share the hub's "
+            "CPUs, as the test server here does.",
             "- The limit cell sets the server's concurrency limit (429 with `Retry-After: "
             f"{LIMIT_RETRY_AFTER}` beyond {LIMIT_IN_FLIGHT} requests in flight, as API "
             "Priority and Fairness answers) before the change pass.",
