@@ -278,11 +278,6 @@ class ThreadConnections(httpx2.BaseTransport):
         self._made: list[httpx2.BaseTransport] = []
         self._lock = threading.Lock()
 
-    @property
-    def pools(self) -> int:
-        """How many pools have been made (at most the most threads that sent at once)."""
-        return len(self._made)
-
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         """Send `request` through this thread's pool."""
         lease = getattr(self._mine, "lease", None)
