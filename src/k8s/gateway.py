@@ -26,7 +26,7 @@ from urllib.parse import quote
 import httpx2
 from lightkube import Client, KubeConfig
 from lightkube.config import client_adapter
-from lightkube.core.exceptions import ApiError, ConfigError
+from lightkube.core.exceptions import ConfigError
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
@@ -67,15 +67,13 @@ from k8s.policy import (
     RetryPolicy,
     UnavailableError,
 )
-from k8s.transport import RetryingTransport, ThreadConnections, describe
+from k8s.transport import RetryingTransport, ThreadConnections, describe, from_api, status_text
 
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "integration-hub"
 REQUEST_TIMEOUT = 15.0
 """Seconds one request may take (connect, read, write, pool); a hook's budget clamps it."""
-MAX_STATUS_TEXT = 256
-"""The longest reason or message of an error answer the hub keeps (for statuses and logs)."""
 T = TypeVar("T")
 
 
@@ -371,8 +369,13 @@ class KubeGateway:
 
 
 def _translate(error: httpx2.HTTPStatusError) -> KubeError:
-    """The `KubeError` for an error answer (after the transport's retries)."""
-    code, reason, message = _status_of(error)
+    """The `KubeError` for an error answer (after the transport's retries).
+
+    lightkube's `ApiError` and the Secret writes' `HTTPStatusError` alike: read from the answer
+    itself (`status_text`), so a proxy's HTML page is an error like any other.
+    """
+    code = error.response.status_code
+    reason, message = status_text(error.response)
     if code == 404:
         return NotFoundError(code, message or reason)
     if code == 409:
@@ -384,33 +387,10 @@ def _translate(error: httpx2.HTTPStatusError) -> KubeError:
     if code == 403:
         return ForbiddenError(code, message or reason)
     if code == 429 or code >= 500:
-        return UnavailableError(code, f"{code} from API ({reason})")
+        return UnavailableError(code, from_api(code, reason))
     if code in (400, 422):
         return InvalidError(code, reason or "Invalid")
     return KubeError(code, message or reason)
-
-
-def _status_of(error: httpx2.HTTPStatusError) -> tuple[int, str, str]:
-    """An error answer's code, reason and message (both cut to `MAX_STATUS_TEXT`).
-
-    From lightkube's parsed `Status`, or else from the body if it is a JSON object; an answer
-    that is not (a proxy's HTML page) keeps its HTTP code and reason phrase.
-    """
-    if isinstance(error, ApiError):
-        status = error.status
-        code, reason, message = status.code or 0, status.reason or "", status.message or ""
-    else:
-        response = error.response
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        fields = body if isinstance(body, dict) else {}
-        reason, message = fields.get("reason"), fields.get("message")
-        code = response.status_code
-        reason = reason if isinstance(reason, str) else response.reason_phrase
-        message = message if isinstance(message, str) else ""
-    return code, reason[:MAX_STATUS_TEXT], message[:MAX_STATUS_TEXT]
 
 
 def _written_version(content: bytes) -> str:

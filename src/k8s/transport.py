@@ -34,6 +34,30 @@ from k8s.policy import BreakerOpenError, HookBudget, RetryPolicy
 
 MINIMUM_REQUEST_TIMEOUT = 0.05
 """The shortest timeout a nearly spent budget gives a request (it may still be answered)."""
+MAX_STATUS_TEXT = 256
+"""The longest reason or message of an error answer the hub keeps (for statuses and logs)."""
+
+
+def status_text(response: httpx2.Response) -> tuple[str, str]:
+    """An error answer's reason and message, both cut to `MAX_STATUS_TEXT`.
+
+    From its body when that is a JSON object with text fields (a `Status`); otherwise (a
+    proxy's HTML page, a field that is not text) the HTTP reason phrase and no message.
+    """
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    fields = body if isinstance(body, dict) else {}
+    reason, message = fields.get("reason"), fields.get("message")
+    reason = reason if isinstance(reason, str) else response.reason_phrase
+    message = message if isinstance(message, str) else ""
+    return reason[:MAX_STATUS_TEXT], message[:MAX_STATUS_TEXT]
+
+
+def from_api(code: int, reason: str) -> str:
+    """How an error answer is named in statuses and logs."""
+    return f"{code} from API ({reason})"
 
 
 def describe(error: BaseException) -> str:
@@ -41,7 +65,7 @@ def describe(error: BaseException) -> str:
     if isinstance(error, BreakerOpenError):
         return str(error)
     if isinstance(error, _TransientResponseError):
-        return f"{error.response.status_code} from API ({error.reason})"
+        return from_api(error.response.status_code, error.reason)
     return f"connection error ({type(error).__name__})"
 
 
@@ -51,10 +75,7 @@ class _TransientResponseError(Exception):
     def __init__(self, response: httpx2.Response) -> None:
         super().__init__(response.status_code)
         self.response = response
-        try:
-            self.reason = str(json.loads(response.content).get("reason", ""))
-        except (ValueError, AttributeError):
-            self.reason = response.reason_phrase
+        self.reason, _ = status_text(response)
 
     @property
     def retry_after(self) -> float | None:

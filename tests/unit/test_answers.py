@@ -8,7 +8,8 @@ import httpx2
 import pytest
 
 from k8s import ConflictError, InvalidError, KubeError, NotFoundError, UnavailableError
-from k8s.gateway import MAX_STATUS_TEXT, _translate, _written_version
+from k8s.gateway import _translate, _written_version
+from k8s.transport import MAX_STATUS_TEXT
 
 
 def error_answer(code: int, content: bytes) -> httpx2.HTTPStatusError:
