@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -77,30 +76,15 @@ REQUEST_TIMEOUT = 15.0
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class _Clients:
-    """lightkube's client, and the HTTP client under it that the Secret writes use directly.
-
-    Both send through one `RetryingTransport`: the same retries, budget, gate and connections.
-    """
-
-    kube: Client
-    http: httpx2.Client
-
-    def close(self) -> None:
-        """Close both (and so the transport's connections)."""
-        self.http.close()
-        self.kube.close()
-
-
 def _clients_from_environment(
     policy: RetryPolicy, on_retry: Callable[[str], None], budget: HookBudget
-) -> _Clients:
-    """The clients from the standard environment, retrying under `policy`.
+) -> tuple[Client, httpx2.Client]:
+    """The lightkube client and the HTTP client the Secret writes use, retrying under `policy`.
 
-    The pod's service account in a cluster, `KUBECONFIG` (or ~/.kube/config) elsewhere; the
-    transport verifies the server exactly as lightkube would by itself, and the HTTP client is
-    the one lightkube builds from the same configuration (server, credentials, timeout).
+    The pod's service account in a cluster, `KUBECONFIG` (or ~/.kube/config) elsewhere. Both
+    send through one `RetryingTransport` (the same retries, budget, gate and connections),
+    which verifies the server exactly as lightkube would by itself; the HTTP client is the one
+    lightkube builds from the same configuration (server, credentials, timeout).
     """
     config = KubeConfig.from_env()
     single = config.get()
@@ -111,9 +95,9 @@ def _clients_from_environment(
         ThreadConnections(lambda: httpx2.HTTPTransport(verify=verify)), policy, on_retry, budget
     )
     timeout = httpx2.Timeout(REQUEST_TIMEOUT)
-    return _Clients(
-        kube=Client(config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport),
-        http=client_adapter.Client(
+    return (
+        Client(config, field_manager=FIELD_MANAGER, timeout=timeout, transport=transport),
+        client_adapter.Client(
             single, client_adapter.ConnectionParams(timeout=timeout, transport=transport)
         ),
     )
@@ -138,18 +122,19 @@ class KubeGateway:
         """
         self.retries: list[str] = []
         self.budget = budget or HookBudget.unbounded()
-        self._clients = _clients_from_environment(retry, self._note_retry, self.budget)
-        self._client = self._clients.kube
-        http = self._clients.http
-        self._secrets_path = http.base_url.raw_path + b"api/v1/namespaces/"
-        self._write_headers = httpx2.Headers({**http.headers, "Content-Type": "application/json"})
+        self._client, self._http = _clients_from_environment(retry, self._note_retry, self.budget)
+        self._secrets_path = self._http.base_url.raw_path + b"api/v1/namespaces/"
+        self._write_headers = httpx2.Headers(
+            {**self._http.headers, "Content-Type": "application/json"}
+        )
         self._page_size = page_size
         self.calls = 0
         self._calls_lock = threading.Lock()  # writes run in several threads (reconciler)
 
     def close(self) -> None:
-        """Close the clients' connections."""
-        self._clients.close()
+        """Close both clients (and so the transport's connections)."""
+        self._http.close()
+        self._client.close()
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -221,7 +206,7 @@ class KubeGateway:
         path = quote(namespace, safe="") + "/secrets"
         if name is not None:
             path += "/" + quote(name, safe="")
-        http = self._clients.http
+        http = self._http
         request = httpx2.Request(
             method,
             http.base_url.copy_with(
