@@ -152,19 +152,20 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         name = _event_name(event)
         was = hub.store.machine_state
         problems = self._ensure_accounts()
+        truststore = self.sources.truststore()
         report = hub.run_pass(
             results,
             scope,
             trigger=name,
             leader=self.unit.is_leader(),
             check_access=name.replace("-", "_") in ACCESS_CHECK_EVENTS,
-            truststore=self.sources.truststore(),
+            truststore=truststore,
             recheck_conflicts=name in RECHECK_CONFLICTS_EVENTS,
         )
         hub.store.problems = problems
         for problem in problems:
             logger.warning(problem)
-        self.accounts.publish(hub.desired)
+        self.accounts.publish(hub.desired, truststore)
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
         self._follow_up(report, was)
 
@@ -192,7 +193,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
     def _ensure_accounts(self) -> list[str]:
         """Create or release the accounts other charms ask for; the problems to show."""
         try:
-            return self.accounts.ensure_accounts()
+            config = self._config()
+            return self.accounts.ensure_accounts(config if isinstance(config, HubConfig) else None)
         except ForbiddenError as error:
             try:
                 missing: list[object] = list(

@@ -22,7 +22,17 @@ from core.properties import Contribution, SparkProperties, decode_key, looks_sen
 from core.values import largest_source, oversized, screen_all
 from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, UnavailableError
 from machine import HubMachine, HubState, StatusReport, status_for
-from reconciler import Action, Applier, Outcome, Step, TrustStep, observe, plan, plan_truststores
+from reconciler import (
+    Action,
+    Applier,
+    Outcome,
+    Step,
+    TrustStep,
+    observe,
+    plan,
+    plan_truststores,
+    retirable,
+)
 from render.s3 import TrustStore
 from store import AccountState, AppliedRow, JournalEntry, Store
 
@@ -214,10 +224,13 @@ class Hub:
                 self.gateway, desired, self.owner, previous, self.max_concurrent_writes
             )
             outcome = Outcome()
-            applier.apply_truststores(trust_steps, truststore, outcome)
+            current = [step for step in trust_steps if not step.retired]
+            applier.apply_truststores(current, truststore, outcome)
             refused = self._still_refused(previous, desired, trigger)
             applier.apply([step for step in steps if not _held(step, refused)], outcome)
             outcome.rows += [previous[str(step.ref)] for step in steps if _held(step, refused)]
+            if not outcome.interrupted:
+                applier.apply_truststores(retirable(trust_steps, outcome), None, outcome)
         except ForbiddenError as error:
             try:
                 missing = self._missing_permissions() or [error.reason]

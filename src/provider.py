@@ -1,28 +1,34 @@
 """The `spark-service-account` provider: Spark service accounts that other charms ask for.
 
-A requirer (Kyuubi, a notebook, ...) asks for `<namespace>:<username>` over the
-`spark_service_account` v0 interface. On every pass the leader:
+A requirer asks for `<namespace>:<username>` over the `spark_service_account` v0 interface, and
+is answered with `spark-properties` and a `resource-manifest`. Its request is one of two kinds:
 
-1. **ensures** every requested account: creates the namespace if it is missing and the four
-   objects spark8t makes (`core.manifest.account_bodies`), unless `skip-creation`; an existing
-   spark8t account is adopted as it is (nothing written); objects the hub creates are stamped
-   `integration-hub/created-by=<model-uuid>/<app>`;
-2. **releases** every account this hub created that no live relation asks for any more (a changed
-   `service-account`, a broken relation): it finds them with one list call by label and checks
-   the annotation, so this needs no local state and survives restarts and store loss; it deletes
-   only the objects that carry our annotation (an adopted account is never deleted);
-3. after the hub's own pass (which writes `integrator-hub-conf-<username>` for every spark8t
-   account), **publishes** `secret-extra`: `spark-properties` (JSON) and `resource-manifest`
-   (YAML of the account's objects), updating the Juju secret only when its content changed.
+* **`skip-creation: true`** (Kubeflow's data-kubeflow-integrator): the requirer's side makes
+  the account, from the manifest (resource-dispatcher applies it in every profile namespace).
+  The hub creates, adopts and checks nothing, so it answers at once, whatever the namespace;
+  its own pass fills the hub Secret of every copy that appears, like any Spark account's.
+* **`skip-creation: false`** (Kyuubi): the hub makes the four objects spark8t makes
+  (`core.manifest.account_bodies`), stamped `integration-hub/created-by=<model-uuid>/<app>`
+  and `integration-hub/relation=<endpoint>:<id>`, where the policy allows it
+  (`core.config.AccountPolicy`): in the namespace the requirer itself runs in, shown by the
+  API (its pods, labelled `app.kubernetes.io/name=<application>`, in the hub's model: see
+  `_runs_in`), or in a namespace the operator lists. A pod may run as any ServiceAccount of
+  its namespace, so an account there gives the requirer nothing it does not have already.
 
-`AccountManager` is the cluster side (no Juju), `AccountProvider` the Juju side (relations,
-the library's events, the answer).
+An account belongs to the relation that asked for it first: another relation's request for it
+is refused unless `service-account-sharing` is on, and it is released when its own relation
+goes. Releasing finds what to delete with one list call by label, checked by annotation, so it
+needs no local state and survives restarts and store loss; it deletes only objects that carry
+this hub's annotation (an adopted account is never deleted).
 
-Requests: a *full* pass (after an event of the endpoint, `leader-elected` or `upgrade-charm`)
-lists the hub's provided accounts once and reads every object of each requested account (4 GETs,
-one more for the manifest). Any other pass lists once, reads only the ServiceAccount of accounts
-the hub did not create, and publishes without an API call unless the properties changed (the
-manifest is re-read) or the manifest still lacks the hub's Secret (1 GET).
+`AccountManager` is the cluster side (no Juju), `AccountProvider` the Juju side (relations, the
+library's events, the answer).
+
+Requests: a *full* pass (after an event of the endpoint, `config-changed`, `leader-elected` or
+`upgrade-charm`) lists the hub's provided accounts once, checks the policy (a GET of the
+namespace, and a list of one pod where the requirer's own namespace is the question) and reads
+every object of each account to create. Any other pass lists once and reads only what is not
+known to be the hub's; the answer itself costs no request (the manifest is built, not read).
 """
 
 from __future__ import annotations
@@ -35,23 +41,21 @@ from typing import TYPE_CHECKING
 
 import ops
 from charms.spark_integration_hub_k8s.v0.hub_service_account import (
-    RESOURCE_MANIFEST,
     SPARK_PROPERTIES,
     InvalidServiceAccountError,
     ServiceAccountRequest,
     SparkServiceAccountProvider,
-    properties_json,
 )
 
-from core.cluster import AccountRef, Owner
-from core.config import AccountPolicy, ConfigError, HubConfig, Scope
+from core.cluster import AccountRef, Owner, TrustStoreSpec
+from core.config import AccountPolicy, HubConfig, Scope
 from core.manifest import (
+    RELATION_ANNOTATION,
     AccountNames,
     AccountObjects,
     KubeObject,
     Mark,
     account_bodies,
-    manifest_lists,
     missing_bodies,
     render_manifest,
 )
@@ -60,16 +64,19 @@ from k8s import AlreadyExistsError, ForbiddenError, KubeError
 
 if TYPE_CHECKING:  # the client is imported only where a hook first talks to the API (`k8s`)
     from k8s.gateway import KubeGateway
+    from render.s3 import TrustStore
 
 logger = logging.getLogger(__name__)
 
 RELATION_NAME = "spark-service-account"
 RETRY_HINT = "the hub retries on the next event"
-FULL_PASS_EVENTS = ("leader_elected", "upgrade_charm")
-"""Charm events after which a pass reads every provided account (besides the endpoint's)."""
+FULL_PASS_EVENTS = ("config_changed", "leader_elected", "upgrade_charm")
+"""Charm events after which a pass checks every provided account (besides the endpoint's)."""
 JUJU_MANAGED_BY = ("app.kubernetes.io/managed-by", "juju")
 """The label Juju puts on every model's namespace (with `model.juju.is/name=<model>`)."""
 JUJU_MODEL_LABEL = "model.juju.is/name"
+POLICY_DOC = "docs/how-to/provide-accounts.md"
+"""Where an operator reads what widening the policy means."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,11 @@ class Want:
     Attributes:
         ref: the account.
         source: who asks, for messages (e.g. `spark-service-account:3 (kyuubi)`).
-        relation: `<endpoint>:<id>`, stamped on what the hub creates (informational).
-        skip_creation: the requirer said the account exists; the hub must not create it.
+        relation: `<endpoint>:<id>`: the relation the account belongs to, if it is the first
+            to ask (stamped on what the hub creates).
+        app: the requirer's application name, as the hub's model knows it (a cross-model
+            requirer's is `remote-<uuid>`, which runs no pod).
+        skip_creation: the requirer's side makes the account; the hub must not.
         kept: the request is malformed or gone, but the account it was given must not be
             released (nothing is created or checked for it).
     """
@@ -88,8 +98,15 @@ class Want:
     ref: AccountRef
     source: str
     relation: str = ""
+    app: str = ""
     skip_creation: bool = False
     kept: bool = False
+
+    @property
+    def relation_id(self) -> int:
+        """The relation's id (relations asked in order of their ids), or -1 when unknown."""
+        _, _, number = self.relation.rpartition(":")
+        return int(number) if number.isdecimal() and number.isascii() else -1
 
 
 # -- the cluster side -----------------------------------------------------------------------------
@@ -98,7 +115,7 @@ class Want:
 class AccountManager:
     """Creates, adopts and releases Spark accounts through the gateway; knows nothing of Juju.
 
-    One instance serves one pass: it caches what it read for `objects`.
+    `reconcile` caches what it reads of namespaces and pods for the pass.
     """
 
     def __init__(
@@ -114,28 +131,29 @@ class AccountManager:
         Args:
             gateway: the Kubernetes gateway.
             owner: this hub's identity (stamped on what it creates; checked before a delete).
-            policy: where accounts may be provided (default: the options' safe defaults).
+            policy: where accounts may be created (default: the options' safe defaults).
             scope: `monitored-service-accounts`; an account outside it is refused.
-            hub_namespace: the hub's own model namespace (reserved).
+            hub_namespace: the hub's own model namespace.
         """
         self.gateway = gateway
         self.owner = owner
         self.policy = policy or AccountPolicy()
         self.scope = scope or Scope()
         self.hub_namespace = hub_namespace
-        self._read: dict[AccountRef, AccountObjects] = {}
         self._namespaces: dict[str, KubeObject | None] = {}
-        self.complete: set[AccountRef] = set()
-        """Accounts found complete and allowed by this pass: the only ones answered."""
+        self._runs_pods: dict[tuple[str, str], bool] = {}
+        self.granted: set[str] = set()
+        """The relations (`<endpoint>:<id>`) answered this pass: their account is allowed and
+        complete, or made by the requirer."""
 
     def reconcile(self, wants: Iterable[Want], full: bool = True) -> list[str]:
-        """Ensure every wanted account; release what this hub created and nobody wants.
+        """Release what no relation may keep; ensure every account a relation may have.
 
         Args:
-            wants: the accounts asked for (several wants may name the same account: it is
-                created unless every one of them says `skip_creation`).
-            full: read every object of each account and create what is missing; otherwise an
-                account this hub created (listed) costs nothing and an adopted one a GET.
+            wants: the accounts asked for; several wants may name the same account, which
+                then belongs to the first relation that asked (see `holders`).
+            full: check the policy and read every object of each account to create;
+                otherwise an account this hub created (listed) costs nothing.
 
         Returns:
             Problems, each naming who asked and the fix.
@@ -143,24 +161,49 @@ class AccountManager:
         Raises:
             ForbiddenError: the hub lacks a permission.
         """
-        self._read = {}
-        self._namespaces = {}
-        self.complete = set()
+        self.granted = set()
+        self._namespaces, self._runs_pods = {}, {}
         grouped: dict[AccountRef, list[Want]] = {}
-        for want in wants:
+        for want in sorted(wants, key=lambda w: w.relation_id):
             grouped.setdefault(want.ref, []).append(want)
         problems: list[str] = []
         # With no requirer, a failed list is retried next pass and worth no message.
-        provided = self._provided(problems if grouped else [])
-        for ref in sorted(grouped):
-            problem = self._ensure_contained(grouped[ref], (provided or {}).get(ref), full)
-            if problem:
-                problems.append(problem)
-        for ref in sorted(set(provided or {}) - set(grouped)):
+        provided = self._provided(problems if grouped else []) or {}
+        for ref in sorted(provided):
+            holders = self.holders(grouped.get(ref, []), provided[ref])
+            if holders:
+                continue
             problem = self._release_quietly(ref)
             if problem:
                 problems.append(problem)
+            else:
+                del provided[ref]
+        for ref in sorted(grouped):
+            holders = self.holders(grouped[ref], provided.get(ref))
+            if not holders:
+                continue  # its release failed (reported above): the next pass finishes it
+            problems += [_taken(want, holders[0]) for want in grouped[ref] if want not in holders]
+            problem = self._ensure_contained(holders, provided.get(ref), full)
+            if problem:
+                problems.append(problem)
         return problems
+
+    def holders(self, wants: list[Want], ours: KubeObject | None) -> list[Want]:
+        """The wants the account is answered to (sorted by relation); [] to release it.
+
+        The account belongs to the relation stamped on it, or, for one the hub did not
+        create yet, to the first relation (lowest id) that asks. The others share it only
+        when the policy says so; an account whose own relation is gone is released, unless
+        it is shared and others still ask.
+        """
+        if not wants:
+            return []
+        stamped = ours.annotations.get(RELATION_ANNOTATION) if ours is not None else None
+        holder = next((w for w in wants if w.relation == stamped), None)
+        if holder is None and stamped is not None and not self.policy.share:
+            return []  # its own relation is gone: released, and the next asker gets a new one
+        holder = holder or wants[0]
+        return wants if self.policy.share else [holder]
 
     def provided(self) -> dict[AccountRef, KubeObject]:
         """The ServiceAccounts this hub created (one list call, checked by annotation)."""
@@ -204,10 +247,10 @@ class AccountManager:
             )
 
     def ensure(self, wants: list[Want], ours: KubeObject | None, full: bool = True) -> str | None:
-        """Make one account exist (or check it does); returns a problem, or None.
+        """Make one account exist, unless its requirers make it; returns a problem, or None.
 
         Args:
-            wants: the wants of one account.
+            wants: the wants the account is answered to (`holders`).
             ours: its ServiceAccount, when the list of provided accounts has it.
             full: see `reconcile`.
 
@@ -219,17 +262,20 @@ class AccountManager:
             return None  # kept by a malformed or withdrawn request only: leave it be
         first = live[0]
         ref = first.ref
+        if not self.scope.includes(ref.namespace, ref.name):
+            return (
+                f"{first.source}: account {ref} is outside monitored-service-accounts, so the "
+                "hub would never fill its Secret: ask for an account in scope, or widen "
+                "monitored-service-accounts"
+            )
+        if all(w.skip_creation for w in live):
+            self.granted.update(w.relation for w in live)  # the requirer makes it: no check
+            return None
+        if ours is not None and not full:
+            self.granted.update(w.relation for w in live)  # created and checked before
+            return None
         try:
-            refusal = self._refusal(first)
-            if refusal:
-                return refusal
-            if all(w.skip_creation for w in live):
-                account = self.gateway.get_object("ServiceAccount", ref.namespace, ref.name)
-                problem = _skip_creation_problem(first, account) or self._foreign_problem(
-                    first, account
-                )
-            else:
-                problem = self._create(first, ours, full)
+            problem = self._refusal(first) or self._create(first, ours, full)
         except ForbiddenError:
             raise
         except KubeError as error:
@@ -237,55 +283,56 @@ class AccountManager:
                 f"{first.source}: cannot create account {ref} yet ({error.reason}); {RETRY_HINT}"
             )
         if problem is None:
-            self.complete.add(ref)
+            self.granted.update(w.relation for w in live)
         return problem
 
     def _refusal(self, want: Want) -> str | None:
-        """Why the policy refuses the account (scope, namespace), or None (1 GET)."""
+        """Why the policy refuses to create the account here, or None (1 or 2 requests)."""
         ref = want.ref
-        if not self.scope.includes(ref.namespace, ref.name):
+        namespace = self._namespace(ref.namespace)
+        if self._runs_in(want, namespace):
+            return None
+        reserved = self._reserved(namespace, ref.namespace)
+        if not self.policy.allows(ref.namespace, reserved=reserved):
             return (
-                f"{want.source}: account {ref} is outside monitored-service-accounts: "
-                "ask for an account in scope, or widen monitored-service-accounts"
-            )
-        if ref.namespace not in self._namespaces:
-            self._namespaces[ref.namespace] = self.gateway.get_object(
-                "Namespace", "", ref.namespace
-            )
-        namespace = self._namespaces[ref.namespace]
-        if not self.policy.allows(ref.namespace, reserved=self._reserved(namespace, ref)):
-            return (
-                f"{want.source}: namespace {ref.namespace} is not allowed for provided "
-                "accounts (kube-*, default, the hub's model and Juju models are reserved): "
-                f"add {ref.namespace} to service-account-namespaces to allow it"
+                f"{want.source}: cannot create account {ref}: {ref.namespace} is not where "
+                f"{want.app or 'the requirer'} runs, nor listed in service-account-namespaces: "
+                f"`juju config <hub> service-account-namespaces={ref.namespace}` allows it "
+                f"(any pod in {ref.namespace} could then run as the account: {POLICY_DOC})"
             )
         if namespace is None and not self.policy.create_namespaces:
             return (
-                f"{want.source}: namespace {ref.namespace} does not exist: create it, or set "
-                "service-account-create-namespaces to true"
+                f"{want.source}: namespace {ref.namespace} does not exist: create it, or "
+                "`juju config <hub> service-account-create-namespaces=true`"
             )
         return None
 
-    def _reserved(self, namespace: KubeObject | None, ref: AccountRef) -> bool:
-        """Whether the namespace is reserved: by name, the hub's own, or a Juju model's."""
-        if AccountPolicy.is_reserved_name(ref.namespace) or ref.namespace == self.hub_namespace:
-            return True
-        if namespace is None:
+    def _namespace(self, name: str) -> KubeObject | None:
+        if name not in self._namespaces:
+            self._namespaces[name] = self.gateway.get_object("Namespace", "", name)
+        return self._namespaces[name]
+
+    def _runs_in(self, want: Want, namespace: KubeObject | None) -> bool:
+        """Whether the requirer runs in the namespace: its pods are there (1 list, cached).
+
+        Only the hub's own namespace can be shown so: an application related without an offer
+        is in the hub's model, whose namespace it is; a cross-model requirer is known here as
+        `remote-<uuid>`, which no pod is labelled with. Elsewhere the label proves nothing:
+        application names are unique per model only, and any pod (`cert-manager`'s, say) may
+        carry `app.kubernetes.io/name=<anything>`.
+        """
+        if namespace is None or not want.app or namespace.name != self.hub_namespace:
             return False
-        labels = namespace.labels
-        key, value = JUJU_MANAGED_BY
-        return labels.get(key) == value or JUJU_MODEL_LABEL in labels
+        key = (namespace.name, want.app)
+        if key not in self._runs_pods:
+            self._runs_pods[key] = self.gateway.runs_pods(namespace.name, want.app)
+        return self._runs_pods[key]
 
-    def _foreign_problem(self, want: Want, account: KubeObject | None) -> str | None:
-        """Why an account the hub did not create cannot be answered, or None."""
-        if account is None or account.created_by_owner(self.owner):
-            return None
-        if not self.policy.adopt_existing:
-            return (
-                f"{want.source}: service account {want.ref} exists and was not created by the "
-                "hub: ask for another name, or set service-account-adopt-existing to true"
-            )
-        return None
+    def _reserved(self, namespace: KubeObject | None, name: str) -> bool:
+        """Whether the namespace is reserved: by name, the hub's own, or a Juju model's."""
+        if AccountPolicy.is_reserved_name(name) or name == self.hub_namespace:
+            return True
+        return namespace is not None and _is_juju_model(namespace)
 
     def _create(self, want: Want, ours: KubeObject | None, full: bool) -> str | None:
         """Create what is missing of the account (nothing, for a complete spark8t account)."""
@@ -298,9 +345,13 @@ class AccountManager:
                     f"{want.source}: service account {ref} exists but is not a Spark account "
                     "(no label app.kubernetes.io/managed-by=spark8t): ask for another name"
                 )
-            foreign = self._foreign_problem(want, account)
-            if foreign:
-                return foreign
+            if account is not None and not account.created_by_owner(self.owner):
+                if not self.policy.adopt_existing:
+                    return (
+                        f"{want.source}: service account {ref} exists and was not created by "
+                        "the hub: ask for another name, or `juju config <hub> "
+                        "service-account-adopt-existing=true`"
+                    )
         if account is not None and not full:
             return None  # the ServiceAccount is created last: it exists, so the rest was made
         objects = self._read_objects(ref, account)
@@ -311,33 +362,25 @@ class AccountManager:
                 f"{want.source}: {impostor} of account {ref} exists, was not created by the "
                 "hub and is not spark8t's: delete it or ask for another name"
             )
-        found = self._create_missing(objects, mark, account is None)
-        keys = AccountNames(ref).keys()[:4]
-        self._read[ref] = AccountObjects(ref, *(found.get(key) for key in keys))
+        self._create_missing(objects, mark, account is None)
         return None
 
-    def _create_missing(
-        self, objects: AccountObjects, mark: Mark, new: bool
-    ) -> dict[tuple[str, str], KubeObject]:
-        """Create the account's missing objects; returns every object by (kind, name)."""
+    def _create_missing(self, objects: AccountObjects, mark: Mark, new: bool) -> None:
+        """Create the account's missing objects, the ServiceAccount last."""
         ref = objects.ref
         missing = missing_bodies(objects, mark)
         if missing and new:
             if self.gateway.ensure_namespace(ref.namespace, mark.annotations):
                 logger.info("created namespace %s for account %s", ref.namespace, ref)
-        found = {(obj.kind, obj.name): obj for obj in objects.present()}
         # The ServiceAccount last: what the next pass lists is then a complete account, and a
         # creation cut short (a 403 on the Role) is resumed because nothing is listed yet.
         for body in sorted(missing, key=lambda item: item["kind"] == "ServiceAccount"):
             kind, name = body["kind"], body["metadata"]["name"]
             try:
-                found[(kind, name)] = self.gateway.create_object(body)
+                self.gateway.create_object(body)
                 logger.info("account %s: created %s %s", ref, kind, name)
             except AlreadyExistsError:  # made meanwhile (by spark8t or a user): adopted as is
-                obj = self.gateway.get_object(kind, ref.namespace, name)
-                if obj is not None:
-                    found[(kind, name)] = obj
-        return found
+                pass
 
     def _read_objects(self, ref: AccountRef, account: KubeObject | None) -> AccountObjects:
         """The account's objects but the hub's Secret, its ServiceAccount being `account`."""
@@ -412,27 +455,19 @@ class AccountManager:
                 problems.append(problem)
         return problems
 
-    # -- what publish reads -----------------------------------------------------------------------
 
-    def objects(self, ref: AccountRef) -> AccountObjects:
-        """Every object of the account now (reusing what this pass read; 1 to 5 GETs)."""
-        read = self._read.get(ref)
-        if read is None:
-            return self.gateway.get_account_objects(ref)
-        hub = self.gateway.get_object("Secret", ref.namespace, AccountNames(ref).hub_secret)
-        return AccountObjects(
-            ref, read.service_account, read.role, read.role_binding, read.account_secret, hub
-        )
+def _taken(want: Want, holder: Want) -> str:
+    """The problem of a request for an account that belongs to another relation."""
+    return (
+        f"{want.source}: account {want.ref} belongs to {holder.source}: ask for another name, "
+        "or `juju config <hub> service-account-sharing=true` to let relations share accounts"
+    )
 
-    def manifest(self, ref: AccountRef) -> str | None:
-        """The YAML manifest of the account, or None when its ServiceAccount does not exist."""
-        objects = self.objects(ref)
-        return render_manifest(objects) if objects.service_account is not None else None
 
-    def hub_secret_exists(self, ref: AccountRef) -> bool:
-        """Whether the hub's Secret of the account exists (1 GET)."""
-        name = AccountNames(ref).hub_secret
-        return self.gateway.get_object("Secret", ref.namespace, name) is not None
+def _is_juju_model(namespace: KubeObject) -> bool:
+    """Whether the namespace is a Juju model's (by the labels Juju puts on it)."""
+    key, value = JUJU_MANAGED_BY
+    return namespace.labels.get(key) == value or JUJU_MODEL_LABEL in namespace.labels
 
 
 def _impostor(objects: AccountObjects, mark: Mark, owner: Owner) -> str | None:
@@ -455,22 +490,6 @@ def _plain(value: object) -> object:
     if isinstance(value, list):
         return [_plain(item) for item in value]
     return value
-
-
-def _skip_creation_problem(want: Want, account: KubeObject | None) -> str | None:
-    ref = want.ref
-    if account is None:
-        return (
-            f"{want.source}: service account {ref} does not exist and skip-creation is true: "
-            f"create it (`spark-client.service-account-registry create --username {ref.name} "
-            f"--namespace {ref.namespace}`) or set skip-creation to false"
-        )
-    if not account.is_spark8t_account:
-        return (
-            f"{want.source}: service account {ref} is not a Spark account (no label "
-            "app.kubernetes.io/managed-by=spark8t), so the hub gives it no properties"
-        )
-    return None
 
 
 # -- the Juju side --------------------------------------------------------------------------------
@@ -533,15 +552,16 @@ class AccountProvider(ops.Object):
 
     # -- ensure -----------------------------------------------------------------------------------
 
-    def ensure_accounts(self, full: bool | None = None) -> list[str]:
-        """Create or adopt every requested account, release the ones no longer requested.
+    def ensure_accounts(self, config: HubConfig | None, full: bool | None = None) -> list[str]:
+        """Create every account the policy allows, release those no relation may keep.
 
         Leader only (a follower returns no problems and does nothing).
 
         Args:
-            full: read every object of each account and repair what is missing; by default
-                only when this dispatch handles an event of the endpoint, `leader-elected` or
-                `upgrade-charm`.
+            config: the hub's config, or None while it is invalid (nothing is then served).
+            full: check the policy and repair what is missing of every account; by default
+                only when this dispatch handles an event of the endpoint or one of
+                `FULL_PASS_EVENTS`.
 
         Returns:
             Problems to show, each naming the relation and the fix.
@@ -553,13 +573,9 @@ class AccountProvider(ops.Object):
             return []
         self._ensured = True
         manager = self.manager
-        try:
-            config = HubConfig.from_options(self._charm.config)
-        except ConfigError as error:
-            manager.complete = set()
-            return [
-                f"{self.relation_name}: no account is served until the config is fixed ({error})"
-            ]
+        if config is None:
+            manager.granted = set()
+            return [f"{self.relation_name}: no account is served until the config is fixed"]
         manager.policy, manager.scope = config.account_policy, config.scope
         problems: list[str] = []
         wants = self.wants(problems)
@@ -589,6 +605,7 @@ class AccountProvider(ops.Object):
                     AccountRef(request.namespace, request.username),
                     source,
                     f"{relation.name}:{relation.id}",
+                    relation.app.name if relation.app is not None else "",
                     request.skip_creation,
                     kept,
                 )
@@ -604,23 +621,21 @@ class AccountProvider(ops.Object):
 
     # -- publish ----------------------------------------------------------------------------------
 
-    def publish(self, desired: SparkProperties | None, full: bool | None = None) -> None:
-        """Answer every valid request with `secret-extra` (leader only, after the hub's pass).
+    def publish(self, desired: SparkProperties | None, truststore: TrustStore | None) -> None:
+        """Answer every request the pass served with `secret-extra` (leader, after the pass).
 
         `spark-properties` is `desired`, each value in its properties-file form (as the hub's
         Secret holds it: backslashes doubled, line breaks escaped); when None (the pass
         distributes nothing: waiting or blocked) each relation keeps what it was last given
         (`{}` if nothing): the store keeps no values, so this is read back from the answer
-        itself. The Juju secret is written only when its content changes. The manifest is
-        re-read on a full pass (see `ensure_accounts`), on the first answer, after a change of
-        `service-account` or of the properties, and once the hub's Secret appears. An account
-        that does not exist gets no answer. API trouble is logged and retried on the next pass.
+        itself. `resource-manifest` is built from the request (`core.manifest`), with the S3
+        CA's `truststore` when there is one: no request. The Juju secret is written only when
+        its content changes. A refused or incomplete request gets no (new) answer.
         """
         if not self._charm.unit.is_leader():
             return
-        full = self._full if full is None else full
         properties = desired.escaped() if desired is not None else None
-        complete = self.manager.complete if self._ensured else set()
+        granted = self.manager.granted if self._ensured else set()
         for relation in self.interface.relations:
             try:
                 request = self.interface.request(relation)
@@ -628,12 +643,10 @@ class AccountProvider(ops.Object):
                 continue
             if request is None:
                 continue
-            if AccountRef(request.namespace, request.username) not in complete:
+            if f"{relation.name}:{relation.id}" not in granted:
                 continue  # refused or incomplete (reported by ensure_accounts): not granted
             try:
-                self._publish(relation, request, properties, full)
-            except KubeError as error:
-                logger.warning("cannot answer %s yet: %s", _describe(relation), error.reason)
+                self._publish(relation, request, properties, truststore)
             except Exception as error:  # one requirer never stops the others
                 logger.error("cannot answer %s: %s", _describe(relation), type(error).__name__)
 
@@ -642,37 +655,20 @@ class AccountProvider(ops.Object):
         relation: ops.Relation,
         request: ServiceAccountRequest,
         properties: dict[str, str] | None,
-        full: bool,
+        truststore: TrustStore | None,
     ) -> None:
         ref = AccountRef(request.namespace, request.username)
-        published = self.interface.published(relation)
         if properties is None:
-            properties = _published_properties(published)
-        manifest = None
-        if (
-            full
-            or published is None
-            or self.interface.granted_service_account(relation) != request.service_account
-            or published.get(SPARK_PROPERTIES) != properties_json(properties)
-            or self._hub_secret_appeared(ref, request, published)
-        ):
-            manifest = self.manager.manifest(ref)
-            if manifest is None:
-                return  # the account does not exist (yet): nothing to answer
+            properties = _published_properties(self.interface.published(relation))
+        ca = None
+        if truststore is not None:
+            files, digest = truststore.files, truststore.digest
+            ca = TrustStoreSpec(ref.namespace, truststore.secret_name, files, digest, self.owner)
+        manifest = render_manifest(ref, self.owner, ca)
         if self.interface.grant(
             relation, request, spark_properties=properties, resource_manifest=manifest
         ):
             logger.info("answered %s with account %s", _describe(relation), ref)
-
-    def _hub_secret_appeared(
-        self, ref: AccountRef, request: ServiceAccountRequest, published: dict[str, str]
-    ) -> bool:
-        if RESOURCE_MANIFEST not in request.requested_secrets:
-            return False
-        name = AccountNames(ref).hub_secret
-        if manifest_lists(published.get(RESOURCE_MANIFEST, ""), "Secret", name):
-            return False
-        return self.manager.hub_secret_exists(ref)
 
 
 def _published_properties(published: dict[str, str] | None) -> dict[str, str]:

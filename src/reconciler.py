@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from core.cluster import (
     HASH_ANNOTATION,
+    TRUSTSTORE_ACCOUNT,
     TRUSTSTORE_SECRET,
     Account,
     AccountRef,
@@ -78,11 +79,19 @@ WRITES = {Action.CREATE, Action.UPDATE, Action.ADOPT, Action.DELETE}
 
 @dataclass(frozen=True)
 class Observation:
-    """The cluster as listed at the start of a pass."""
+    """The cluster as listed at the start of a pass.
+
+    Attributes:
+        accounts: the Spark service accounts.
+        secrets: the hub Secrets (ours or not), by account.
+        truststores: the truststore Secrets (ours or not), by namespace.
+        retired: truststores under the name used before `TRUSTSTORE_SECRET`, by namespace.
+    """
 
     accounts: list[Account]
     secrets: dict[AccountRef, LiveSecret]
     truststores: dict[str, LiveTrustStore] = field(default_factory=dict)
+    retired: dict[str, LiveTrustStore] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,15 +111,25 @@ class Step:
 
 @dataclass(frozen=True)
 class TrustStep:
-    """The plan for one namespace's truststore Secret."""
+    """The plan for one namespace's truststore Secret.
+
+    A `retired` step deletes a truststore under its old name, once the namespace's accounts
+    have properties that mount the new one (`retirable`), so no pod ever lacks its truststore.
+    """
 
     namespace: str
     action: Action
     live: LiveTrustStore | None = None
+    retired: bool = False
+
+    @property
+    def name(self) -> str:
+        """The Secret this step writes or deletes."""
+        return self.live.name if self.live is not None else TRUSTSTORE_SECRET
 
     def describe(self) -> dict[str, str]:
         """A JSON-ready description (for the `reconcile` action's dry run)."""
-        return {"truststore": self.namespace, "action": self.action.value}
+        return {"truststore": f"{self.namespace}/{self.name}", "action": self.action.value}
 
 
 @dataclass
@@ -133,10 +152,12 @@ def observe(gateway: KubeGateway) -> Observation:
     """List accounts and hub Secrets (two list calls plus pages)."""
     accounts = gateway.list_accounts()
     listed = gateway.list_hub_secrets()
+    stores = listed.truststores
     return Observation(
         accounts,
         {secret.ref: secret for secret in listed.accounts},
-        {store.namespace: store for store in listed.truststores},
+        {store.namespace: store for store in stores if store.name == TRUSTSTORE_SECRET},
+        {store.namespace: store for store in stores if store.name != TRUSTSTORE_SECRET},
     )
 
 
@@ -166,7 +187,22 @@ def plan_truststores(
                 live.files
             ) == dict(truststore.files)
             steps.append(TrustStep(namespace, Action.IN_SYNC if same else Action.UPDATE, live))
+    for namespace, live in sorted(observation.retired.items()):
+        if owner.owns(live):
+            steps.append(TrustStep(namespace, Action.DELETE, live, retired=True))
     return steps
+
+
+def retirable(steps: Iterable[TrustStep], outcome: Outcome) -> list[TrustStep]:
+    """The retired truststores that may go now: their namespace's accounts all settled.
+
+    A namespace's accounts are settled when each is in sync (its properties mount the current
+    truststore, or none) or in conflict (not ours), and its current truststore was written.
+    """
+    unsettled = {AccountState.IN_SYNC, AccountState.CONFLICT}
+    waiting = {row.key.partition(":")[0] for row in outcome.rows if row.state not in unsettled}
+    waiting |= {error.partition(":")[0] for error in outcome.truststore_errors}
+    return [step for step in steps if step.retired and step.namespace not in waiting]
 
 
 def plan(
@@ -189,7 +225,8 @@ def plan(
         if not scope.includes(account.ref.namespace, account.ref.name):
             continue
         served.add(account.ref)
-        if live is None and account.ref in known_conflicts:
+        reserved = account.ref.name == TRUSTSTORE_ACCOUNT  # its Secret's name is the CA's
+        if reserved or (live is None and account.ref in known_conflicts):
             steps.append(Step(account.ref, Action.CONFLICT, account))
         else:
             steps.append(_plan_account(account, live, desired_hash, owner))
@@ -270,7 +307,7 @@ class Applier:
         self, step: TrustStep, truststore: TrustStore | None, outcome: Outcome
     ) -> None:
         if step.action is Action.DELETE:
-            self._gateway.delete_secret(AccountRef(step.namespace, ""), TRUSTSTORE_SECRET)
+            self._gateway.delete_secret(AccountRef(step.namespace, ""), step.name)
             outcome.deletes += 1
             return
         if step.action not in (Action.CREATE, Action.UPDATE) or truststore is None:
@@ -437,11 +474,7 @@ def remove_owned(gateway: KubeGateway, owner: Owner) -> int:
     """
     listed = gateway.list_hub_secrets()
     ours = [(s.ref, secret_name(s.ref.name)) for s in listed.accounts if owner.owns(s)]
-    ours += [
-        (AccountRef(t.namespace, ""), TRUSTSTORE_SECRET)
-        for t in listed.truststores
-        if owner.owns(t)
-    ]
+    ours += [(AccountRef(t.namespace, ""), t.name) for t in listed.truststores if owner.owns(t)]
     for ref, name in ours:
         gateway.delete_secret(ref, name)
     logger.info("application removed: deleted %d Secrets of ours", len(ours))

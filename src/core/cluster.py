@@ -6,6 +6,7 @@ them and back; nothing else sees an API object.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +24,15 @@ APP_LABEL = "integration-hub/app"
 OWNER_ANNOTATION = "integration-hub/owner"
 HASH_ANNOTATION = "integration-hub/config-hash"
 SECRET_PREFIX = "integrator-hub-conf-"
-TRUSTSTORE_SECRET = "integration-hub-truststore"
-"""The name of the hub's truststore Secret, the same in every namespace it serves."""
+TRUSTSTORE_SECRET = f"{SECRET_PREFIX}truststore"
+"""The name of the hub's truststore Secret, the same in every namespace it serves.
+
+Kyuubi finds the truststore in the `resource-manifest` as the Secret whose name starts with
+`integrator-hub-conf-truststore`, so the account whose hub Secret would have this name
+(`TRUSTSTORE_ACCOUNT`) is never served: its Secret would be the truststore."""
+TRUSTSTORE_ACCOUNT = TRUSTSTORE_SECRET.removeprefix(SECRET_PREFIX)
+LEGACY_TRUSTSTORE_SECRET = "integration-hub-truststore"
+"""The truststore's name before Kyuubi read it from the manifest: replaced, then deleted."""
 
 
 MAX_NAMESPACE = 63
@@ -147,6 +155,7 @@ class LiveTrustStore:
     """The hub's truststore Secret of one namespace, as listed (binary data kept as bytes)."""
 
     namespace: str
+    name: str
     resource_version: str
     labels: Mapping[str, str]
     annotations: Mapping[str, str]
@@ -198,3 +207,30 @@ class SecretSpec:
     def name(self) -> str:
         """The Secret's name."""
         return secret_name(self.account.ref.name)
+
+
+def truststore_body(spec: TrustStoreSpec, resource_version: str | None = None) -> dict[str, Any]:
+    """A namespace's truststore Secret, as the API takes it (and the manifest shows it)."""
+    annotations = spec.owner.annotations(spec.digest)
+    metadata = {"name": spec.name, "namespace": spec.namespace}
+    return secret_body(metadata, spec.owner, annotations, spec.files, resource_version)
+
+
+def secret_body(
+    metadata: Mapping[str, Any],
+    owner: Owner,
+    annotations: Mapping[str, str],
+    files: Mapping[str, bytes],
+    resource_version: str | None = None,
+) -> dict[str, Any]:
+    """A Secret the hub writes: `metadata` stamped with our labels and `annotations`."""
+    stamped = {**metadata, "labels": dict(owner.labels), "annotations": dict(annotations)}
+    if resource_version is not None:
+        stamped["resourceVersion"] = resource_version
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": stamped,
+        "type": "Opaque",
+        "data": {key: base64.b64encode(value).decode("ascii") for key, value in files.items()},
+    }

@@ -65,23 +65,28 @@ RESERVED_NAMESPACES = ("kube-*", "default")
 
 
 class AccountPolicy(BaseModel):
-    """Where the hub may provide Spark accounts, and what it may do there.
+    """Where the hub may create Spark accounts for related charms, besides their own namespace.
+
+    A requirer may always have an account created in the namespace it runs in (the provider
+    checks that with the API); these options widen that, never narrow it.
 
     Attributes:
-        namespaces: `service-account-namespaces` patterns (`*` is a wildcard).
+        namespaces: `service-account-namespaces` patterns (`*` is a wildcard); none by default.
         create_namespaces: `service-account-create-namespaces`: create a missing namespace.
         adopt_existing: `service-account-adopt-existing`: answer for accounts the hub did not
             create.
+        share: `service-account-sharing`: let several relations have the same account.
     """
 
     model_config = ConfigDict(frozen=True)
 
-    namespaces: tuple[str, ...] = ("*",)
+    namespaces: tuple[str, ...] = ()
     create_namespaces: bool = False
     adopt_existing: bool = False
+    share: bool = False
 
     def allows(self, namespace: str, *, reserved: bool) -> bool:
-        """Whether accounts may live in `namespace`.
+        """Whether the operator listed `namespace` for accounts.
 
         A reserved namespace (`kube-*`, `default`, the hub's own model, any Juju model) is
         allowed only when an entry names it exactly (no wildcard).
@@ -140,10 +145,11 @@ class HubConfig(BaseModel):
                 ),
                 account_policy=AccountPolicy(
                     namespaces=parse_namespace_patterns(
-                        str(options.get("service-account-namespaces", "*"))
+                        str(options.get("service-account-namespaces", ""))
                     ),
                     create_namespaces=options.get("service-account-create-namespaces", False),
                     adopt_existing=options.get("service-account-adopt-existing", False),
+                    share=options.get("service-account-sharing", False),
                 ),
             )
         except ValidationError as error:
@@ -225,6 +231,8 @@ def parse_scope(text: str) -> Scope:
 def parse_namespace_patterns(text: str) -> tuple[str, ...]:
     """Parse `service-account-namespaces`: comma- or newline-separated namespace patterns.
 
+    Empty (the default) lists none: requirers then get accounts in their own namespace only.
+
     Raises:
         ConfigError: naming the first bad entry.
     """
@@ -235,8 +243,6 @@ def parse_namespace_patterns(text: str) -> tuple[str, ...]:
                 f"service-account-namespaces entry {shorten(entry)!r}: expected a namespace "
                 "name, lower-case, `*` as wildcard"
             )
-    if not patterns:
-        raise ConfigError("service-account-namespaces is empty: use `*` for every namespace")
     return tuple(patterns)
 
 

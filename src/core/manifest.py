@@ -13,9 +13,14 @@ four objects in NS; the hub makes the very same ones when another charm asks for
 
 Every object the hub creates also carries the annotation `integration-hub/created-by` =
 `<model-uuid>/<app>`: it is how a release, after any restart and without any local state, knows
-what it may delete (only what it created: an adopted account is never deleted). The account's
-ServiceAccount also carries the label `integration-hub/provided-by=<app>`, so the hub finds its
-accounts with one list call.
+what it may delete (only what it created: an adopted account is never deleted), and
+`integration-hub/relation`, the relation the account belongs to. The account's ServiceAccount
+also carries the label `integration-hub/provided-by=<app>`, so the hub finds its accounts with
+one list call.
+
+The `resource-manifest` answered to a requirer (`manifest_documents`) is built from the same
+templates, without the hub's marks: a requirer that asked with `skip-creation` applies it
+itself (Kubeflow's resource-dispatcher does, in every profile namespace).
 
 Everything here is pure.
 """
@@ -29,7 +34,14 @@ from typing import Any
 
 import yaml
 
-from core.cluster import MANAGED_BY, SECRET_PREFIX, AccountRef, Owner
+from core.cluster import (
+    MANAGED_BY,
+    SECRET_PREFIX,
+    AccountRef,
+    Owner,
+    TrustStoreSpec,
+    truststore_body,
+)
 
 GENERATED_BY = "app.kubernetes.io/generated-by"
 SPARK8T = "spark8t"
@@ -37,7 +49,10 @@ ACCOUNT_SECRET_PREFIX = "spark8t-sa-conf-"
 CREATED_BY_ANNOTATION = "integration-hub/created-by"
 """`<model-uuid>/<app>` of the hub that created the object (absent on adopted objects)."""
 RELATION_ANNOTATION = "integration-hub/relation"
-"""`<endpoint>:<relation-id>` that first asked for the object (informational only)."""
+"""`<endpoint>:<relation-id>` that asked for the account: the relation it belongs to, and is
+released with (relation ids are never reused in a model)."""
+JUJU_APP_LABEL = "app.kubernetes.io/name"
+"""The label Juju puts on every pod of an application: `<application>`."""
 PROVIDED_LABEL = "integration-hub/provided-by"
 """On the ServiceAccounts the hub created: the hub's application name (for one list call)."""
 
@@ -46,25 +61,6 @@ RBAC = "rbac.authorization.k8s.io"
 RBAC_VERSION = f"{RBAC}/v1"
 
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
-SERVER_FIELDS = (
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "generation",
-    "managedFields",
-    "selfLink",
-    "ownerReferences",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-)
-"""Metadata the API server fills in; a manifest leaves it out (it is not the object's spec)."""
-
-KEPT_ANNOTATIONS = (CREATED_BY_ANNOTATION, RELATION_ANNOTATION)
-"""The only annotations a manifest shows (others, e.g. `last-applied-configuration`, may hold
-a user's Secret data)."""
-
-SECRET_VALUES = ("data", "stringData")
-"""A Secret's values, left out of manifests."""
 
 
 @dataclass(frozen=True)
@@ -218,21 +214,25 @@ def namespace_body(name: str, mark: Mark) -> dict[str, Any]:
 
 def account_bodies(ref: AccountRef, mark: Mark) -> list[dict[str, Any]]:
     """The four objects spark8t makes for `ref`, marked as the hub's, in creation order."""
+    bodies = spark8t_bodies(ref)
+    for body in bodies:
+        body["metadata"]["annotations"] = mark.annotations
+    bodies[0]["metadata"]["labels"] |= mark.provided_label
+    return bodies
+
+
+def spark8t_bodies(ref: AccountRef) -> list[dict[str, Any]]:
+    """The four objects `spark-client service-account-registry create` makes for `ref`."""
     names = AccountNames(ref)
 
     def meta(name: str, labels: Mapping[str, str]) -> dict[str, Any]:
-        return {
-            "name": name,
-            "namespace": ref.namespace,
-            "labels": dict(labels),
-            "annotations": mark.annotations,
-        }
+        return {"name": name, "namespace": ref.namespace, "labels": dict(labels)}
 
     return [
         {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
-            "metadata": meta(names.service_account, SPARK8T_LABELS | mark.provided_label),
+            "metadata": meta(names.service_account, SPARK8T_LABELS),
         },
         {
             "apiVersion": RBAC_VERSION,
@@ -303,49 +303,43 @@ def missing_bodies(objects: AccountObjects, mark: Mark) -> list[dict[str, Any]]:
     ]
 
 
-def manifest_document(obj: KubeObject) -> dict[str, Any]:
-    """The object as a manifest: its body without what the API server fills in.
+def manifest_documents(
+    ref: AccountRef, owner: Owner, truststore: TrustStoreSpec | None = None
+) -> list[dict[str, Any]]:
+    """What a requirer needs to make the account `ref` itself, and the CA it must trust.
 
-    A Secret is listed without its values: the hub's are `spark-properties` already, and the
-    account's own configuration belongs to the account's user.
+    The ServiceAccount, Role and RoleBinding exactly as spark8t makes them; the hub's Secret
+    `integrator-hub-conf-<username>` with the hub's labels and no data (the hub's pass fills
+    it in once the account exists, so whoever applies the manifest never owns the values); and
+    the truststore Secret, with its data, when S3 sends a CA chain. Never the account's own
+    `spark8t-sa-conf-<username>`: it is its user's, and whoever applies a manifest may delete
+    what it applied. No hub mark either: the hub releases only what it created itself.
     """
-    dropped = {"status", *(SECRET_VALUES if obj.kind == "Secret" else ())}
-    body = {key: value for key, value in obj.body.items() if key not in dropped}
-    meta = {
-        key: value
-        for key, value in (body.get("metadata") or {}).items()
-        if key not in SERVER_FIELDS and value not in (None, {}, [])
-    }
-    annotations = {
-        key: value
-        for key, value in (meta.get("annotations") or {}).items()
-        if key in KEPT_ANNOTATIONS
-    }
-    meta.pop("annotations", None)
-    if annotations:
-        meta["annotations"] = annotations
-    body["metadata"] = meta
-    return {key: value for key, value in body.items() if value is not None}
-
-
-def render_manifest(objects: AccountObjects) -> str:
-    """The YAML (one document per object, `---` between) of every object of the account."""
-    return yaml.safe_dump_all(
-        [manifest_document(obj) for obj in objects.present()],
-        sort_keys=True,
-        default_flow_style=False,
+    names = AccountNames(ref)
+    documents = [
+        body for body in spark8t_bodies(ref) if body["metadata"]["name"] != names.account_secret
+    ]
+    documents.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": names.hub_secret,
+                "namespace": ref.namespace,
+                "labels": owner.labels,
+            },
+            "type": "Opaque",
+        }
     )
+    if truststore is not None:
+        documents.append(truststore_body(truststore))
+    return documents
 
 
-def manifest_lists(text: str, kind: str, name: str) -> bool:
-    """Whether the manifest `text` has an object of that kind and name (False if unreadable)."""
-    try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError:
-        return False
-    return any(
-        isinstance(doc, dict)
-        and doc.get("kind") == kind
-        and (doc.get("metadata") or {}).get("name") == name
-        for doc in documents
+def render_manifest(
+    ref: AccountRef, owner: Owner, truststore: TrustStoreSpec | None = None
+) -> str:
+    """`manifest_documents` as YAML: one document per object, `---` between."""
+    return yaml.safe_dump_all(
+        manifest_documents(ref, owner, truststore), sort_keys=True, default_flow_style=False
     )

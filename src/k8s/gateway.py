@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import logging
 import threading
@@ -28,11 +29,12 @@ from lightkube.config import client_adapter
 from lightkube.core.exceptions import ConfigError
 from lightkube.models.authorization_v1 import ResourceAttributes, SelfSubjectAccessReviewSpec
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
-from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Pod, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from core.cluster import (
     HUB_SECRET_SELECTOR,
+    LEGACY_TRUSTSTORE_SECRET,
     SECRET_PREFIX,
     SPARK8T_SELECTOR,
     TRUSTSTORE_SECRET,
@@ -44,11 +46,12 @@ from core.cluster import (
     Owner,
     SecretSpec,
     TrustStoreSpec,
+    secret_body,
+    truststore_body,
 )
 from core.manifest import (
+    JUJU_APP_LABEL,
     PROVIDED_LABEL,
-    AccountNames,
-    AccountObjects,
     KubeObject,
     provided_value,
 )
@@ -162,8 +165,8 @@ class KubeGateway:
             )
         )
         return HubSecrets(
-            accounts=[_live_secret(i) for i in items if _name(i).startswith(SECRET_PREFIX)],
-            truststores=[_live_truststore(i) for i in items if _name(i) == TRUSTSTORE_SECRET],
+            accounts=[_live_secret(i) for i in items if _is_account_secret(_name(i))],
+            truststores=[_live_truststore(i) for i in items if _name(i) in TRUSTSTORE_NAMES],
         )
 
     def get_secret(self, namespace: str, name: str) -> LiveSecret | None:
@@ -187,11 +190,11 @@ class KubeGateway:
 
     def create_truststore(self, spec: TrustStoreSpec) -> str:
         """Create a namespace's truststore Secret; returns its resourceVersion."""
-        return self._write_secret("POST", spec.namespace, None, _truststore(spec))
+        return self._write_secret("POST", spec.namespace, None, truststore_body(spec))
 
     def replace_truststore(self, spec: TrustStoreSpec, resource_version: str) -> str:
         """Replace a namespace's truststore Secret, if it is still at `resource_version`."""
-        body = _truststore(spec, resource_version)
+        body = truststore_body(spec, resource_version)
         return self._write_secret("PUT", spec.namespace, spec.name, body)
 
     def _write_secret(
@@ -330,12 +333,20 @@ class KubeGateway:
         )
         return [_kube_object(item, "ServiceAccount") for item in items]
 
-    def get_account_objects(self, ref: AccountRef, *, hub_secret: bool = True) -> AccountObjects:
-        """Every object of the account `ref` as it is now (4 GETs, 5 with `hub_secret`)."""
-        names = AccountNames(ref)
-        wanted = names.keys() if hub_secret else names.keys()[:-1]
-        found = [self.get_object(kind, ref.namespace, name) for kind, name in wanted]
-        return AccountObjects(ref, *found)
+    def runs_pods(self, namespace: str, app: str) -> bool:
+        """Whether the Juju application `app` has a pod in `namespace` (1 list, 1 item at most).
+
+        Juju labels every pod of an application `app.kubernetes.io/name=<application>`.
+        """
+        labels: dict[str, Any] = {JUJU_APP_LABEL: app}
+        items = self._call(
+            lambda: list(
+                itertools.islice(
+                    self._client.list(Pod, namespace=namespace, labels=labels, chunk_size=1), 1
+                )
+            )
+        )
+        return bool(items)
 
     def ensure_namespace(self, name: str, annotations: Mapping[str, str]) -> bool:
         """Create the namespace `name` unless it exists; returns whether it was created."""
@@ -393,6 +404,14 @@ def _name(item: Any) -> str:
     return item.metadata.name or ""
 
 
+TRUSTSTORE_NAMES = (TRUSTSTORE_SECRET, LEGACY_TRUSTSTORE_SECRET)
+
+
+def _is_account_secret(name: str) -> bool:
+    """Whether `name` is an account's hub Secret (`integrator-hub-conf-<name>`, not the CA's)."""
+    return name.startswith(SECRET_PREFIX) and name != TRUSTSTORE_SECRET
+
+
 def _account(item: Any) -> Account:
     meta = item.metadata
     return Account(AccountRef(meta.namespace, meta.name), meta.uid or "", dict(meta.labels or {}))
@@ -426,18 +445,12 @@ def _live_truststore(item: Any) -> LiveTrustStore:
             files[key] = b""
     return LiveTrustStore(
         namespace=meta.namespace,
+        name=meta.name,
         resource_version=meta.resourceVersion or "",
         labels=dict(meta.labels or {}),
         annotations=dict(meta.annotations or {}),
         files=files,
     )
-
-
-def _truststore(spec: TrustStoreSpec, resource_version: str | None = None) -> dict[str, Any]:
-    """A namespace's truststore Secret, as the API takes it."""
-    annotations = spec.owner.annotations(spec.digest)
-    metadata = {"name": spec.name, "namespace": spec.namespace}
-    return _secret_body(metadata, spec.owner, annotations, spec.files, resource_version)
 
 
 def _secret(spec: SecretSpec, resource_version: str | None = None) -> dict[str, Any]:
@@ -456,26 +469,7 @@ def _secret(spec: SecretSpec, resource_version: str | None = None) -> dict[str, 
     }
     files = {key: value.encode("utf-8") for key, value in spec.data.items()}
     annotations = spec.owner.annotations(spec.data_hash)
-    return _secret_body(metadata, spec.owner, annotations, files, resource_version)
-
-
-def _secret_body(
-    metadata: Mapping[str, Any],
-    owner: Owner,
-    annotations: Mapping[str, str],
-    files: Mapping[str, bytes],
-    resource_version: str | None,
-) -> dict[str, Any]:
-    stamped = {**metadata, "labels": dict(owner.labels), "annotations": dict(annotations)}
-    if resource_version is not None:
-        stamped["resourceVersion"] = resource_version
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": stamped,
-        "type": "Opaque",
-        "data": {key: base64.b64encode(value).decode("ascii") for key, value in files.items()},
-    }
+    return secret_body(metadata, spec.owner, annotations, files, resource_version)
 
 
 # -- Spark accounts (spark-service-account provider) ------------------------------------------

@@ -167,6 +167,7 @@ WATCH_PERMISSIONS: tuple[Permission, ...] = (
 
 PROVIDER_PERMISSIONS: tuple[Permission, ...] = (
     Permission("get", "namespaces"),
+    Permission("list", "pods"),
     Permission("create", "namespaces"),
     Permission("list", "serviceaccounts"),
     Permission("get", "serviceaccounts"),

@@ -38,9 +38,10 @@ if TYPE_CHECKING:
 
 DEFAULT_ENDPOINT = "https://s3.amazonaws.com"
 
-TRUSTSTORE_MOUNT = "/etc/spark/truststore"
+TRUSTSTORE_MOUNT_BASE = "/etc/spark8t/conf"
+"""Where Spark pods mount the truststore Secret, under a folder named after it; Kyuubi, which runs
+drivers in its own pod in client mode, writes the file from the manifest to the same path."""
 TRUSTSTORE_FILE = "truststore.p12"
-TRUSTSTORE_PEM = "ca.pem"
 TRUSTSTORE_PASSWORD = "changeit"  # noqa: S105 - a public, conventional value; protects nothing
 
 ACCESS_KEY = "spark.hadoop.fs.s3a.access.key"
@@ -53,8 +54,10 @@ class TrustStore:
 
     Attributes:
         secret_name: the Secret's name, the same in every namespace.
-        mount_path: where Spark mounts it in the driver and executor pods.
-        files: Secret key → content (`truststore.p12` for the JVM, `ca.pem` for anything else).
+        mount_path: where Spark mounts it in the driver and executor pods
+            (`/etc/spark8t/conf/<secret_name>`).
+        files: Secret key → content: one entry, `truststore.p12`, as Kyuubi reads it (the first
+            entry of the Secret's `data` is the file).
     """
 
     secret_name: str
@@ -145,12 +148,9 @@ def build_truststore(
     entries = _unique(
         [("relation-ca", pem) for pem in chain] + [("system-ca", p) for p in system_cas]
     )
-    pem_bundle = "".join(
-        certificate.public_bytes(Encoding.PEM).decode() for _, certificate in entries
-    )
     der_entries = [(alias, cert.public_bytes(Encoding.DER)) for alias, cert in entries]
-    files = {TRUSTSTORE_FILE: pkcs12_truststore(der_entries), TRUSTSTORE_PEM: pem_bundle.encode()}
-    return TrustStore(secret_name, TRUSTSTORE_MOUNT, files)
+    files = {TRUSTSTORE_FILE: pkcs12_truststore(der_entries)}
+    return TrustStore(secret_name, f"{TRUSTSTORE_MOUNT_BASE}/{secret_name}", files)
 
 
 def _unique(candidates: Iterable[tuple[str, str]]) -> list[tuple[str, x509.Certificate]]:

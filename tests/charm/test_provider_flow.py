@@ -21,8 +21,10 @@ from tests.cluster.helpers import decoded, hub_secret
 ENDPOINT = "spark-service-account"
 MEMORY = {
     "spark-properties": "spark.executor.memory=4g",
+    "service-account-namespaces": "team-x,team-z,spark-jobs",
     "service-account-create-namespaces": True,
 }
+"""The operator lists the namespaces these requirers (which run elsewhere) may have accounts in."""
 
 
 def request(value: str = "team-x:alice", skip: str = "false") -> testing.Relation:
@@ -57,13 +59,7 @@ def test_a_request_creates_the_account_serves_it_and_answers(ctx, base_state, cl
     content = answer(out, relation)
     assert json.loads(content["spark-properties"]) == {"spark.executor.memory": "4g"}
     names = [d["metadata"]["name"] for d in yaml.safe_load_all(content["resource-manifest"])]
-    assert names == [
-        "alice",
-        "alice-role",
-        "alice-role-binding",
-        "spark8t-sa-conf-alice",
-        "integrator-hub-conf-alice",
-    ]
+    assert names == ["alice", "alice-role", "alice-role-binding", "integrator-hub-conf-alice"]
     assert isinstance(out.unit_status, testing.ActiveStatus)
 
 
@@ -117,14 +113,18 @@ def test_a_malformed_request_blocks_naming_the_relation_and_the_fix(ctx, base_st
     assert cluster.count("POST", "/serviceaccounts") == 0
 
 
-def test_skip_creation_of_a_missing_account_blocks(ctx, base_state, cluster):
-    relation = request(skip="true")
+def test_skip_creation_of_a_missing_account_is_answered_and_creates_nothing(
+    ctx, base_state, cluster
+):
+    relation = request("anywhere:alice", skip="true")
+    config = {"spark-properties": "spark.executor.memory=4g"}  # no namespace listed
     out = ctx.run(
-        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
     )
-    assert isinstance(out.unit_status, testing.BlockedStatus)
-    assert "skip-creation" in out.unit_status.message
-    assert cluster.get("ServiceAccount", "alice", "team-x") is None
+    assert isinstance(out.unit_status, testing.ActiveStatus)
+    assert "secret-extra" in out.get_relation(relation.id).local_app_data
+    assert cluster.get("ServiceAccount", "alice", "anywhere") is None
+    assert sum(cluster.count(m) for m in ("POST", "PUT", "DELETE")) == 1  # bob's hub Secret
 
 
 def test_missing_permissions_ask_for_trust(ctx, base_state, cluster):
@@ -237,7 +237,10 @@ def test_a_reserved_namespace_named_exactly_is_allowed(ctx, base_state, cluster)
 
 def test_a_missing_namespace_is_refused_unless_creation_is_allowed(ctx, base_state, cluster):
     relation = request("squat:alice")
-    config = {"spark-properties": "spark.executor.memory=4g"}
+    config = {
+        "spark-properties": "spark.executor.memory=4g",
+        "service-account-namespaces": "squat",
+    }
     out = ctx.run(
         ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
     )
@@ -281,8 +284,9 @@ def test_an_account_the_hub_did_not_create_is_refused_unless_adoption_is_allowed
     ctx, base_state, cluster
 ):
     relation = request("team-a:bob")
+    config = MEMORY | {"service-account-namespaces": "team-a"}
     out = ctx.run(
-        ctx.on.relation_changed(relation), base_state(config=MEMORY, relations={relation})
+        ctx.on.relation_changed(relation), base_state(config=config, relations={relation})
     )
     assert "service-account-adopt-existing" in out.unit_status.message
     assert "secret-extra" not in out.get_relation(relation.id).local_app_data

@@ -15,16 +15,21 @@ import yaml
 from ops import testing
 
 from core.cluster import AccountRef, Owner
-from core.config import AccountPolicy
-from core.manifest import CREATED_BY_ANNOTATION, PROVIDED_LABEL, RELATION_ANNOTATION
+from core.config import AccountPolicy, HubConfig
+from core.manifest import (
+    CREATED_BY_ANNOTATION,
+    PROVIDED_LABEL,
+    RELATION_ANNOTATION,
+    render_manifest,
+)
 from k8s import ForbiddenError
 from k8s.gateway import KubeGateway
 from provider import AccountManager, AccountProvider, Want
 from tests.cluster.helpers import FAST, OWNER, SPARK8T, make_hub, options, run
 from tests.kube_server import Fault
 
-OPEN_POLICY = AccountPolicy(create_namespaces=True, adopt_existing=True)
-"""The manager alone, without the charm's namespace policy (tests of creation and release)."""
+OPEN_POLICY = AccountPolicy(namespaces=("*",), create_namespaces=True, adopt_existing=True)
+"""Every namespace listed (tests of creation and release; the policy has tests of its own)."""
 
 ALICE = AccountRef("team-x", "alice")
 ENDPOINT = "spark-service-account"
@@ -33,7 +38,7 @@ SPARK8T_ONLY = {"app.kubernetes.io/generated-by": "spark8t"}
 
 
 def want(ref: AccountRef = ALICE, **kwargs) -> Want:
-    return Want(ref, f"{RELATION} (kyuubi)", RELATION, **kwargs)
+    return Want(ref, f"{RELATION} (kyuubi)", RELATION, "kyuubi", **kwargs)
 
 
 def writes(server) -> int:
@@ -94,14 +99,17 @@ def spark8t(kubeconfig):
     kube.client.close()
 
 
-def spark8t_create(registry, ref: AccountRef) -> None:
+def spark8t_account(registry, ref: AccountRef):
     from spark8t.domain import ServiceAccount
     from spark8t.utils import PropertyFile
 
-    account = ServiceAccount(
+    return ServiceAccount(
         ref.name, ref.namespace, registry.kube_interface.api_server, extra_confs=PropertyFile({})
     )
-    registry.create(account)
+
+
+def spark8t_create(registry, ref: AccountRef) -> None:
+    registry.create(spark8t_account(registry, ref))
 
 
 def without_server_fields(obj: dict, drop_marks: bool = True) -> dict:
@@ -172,7 +180,7 @@ def test_re_request_writes_nothing(kube_server, manager):
     kube_server.clear_requests()
     assert manager.reconcile([want()], full=False) == []
     assert writes(kube_server) == 0
-    assert len(kube_server.requests) == 2  # steady: the list, and the namespace (its policy)
+    assert len(kube_server.requests) == 1  # steady: the list (the policy is checked when full)
 
 
 def test_missing_pieces_are_repaired_on_a_full_pass(kube_server, manager):
@@ -252,10 +260,26 @@ def test_a_changed_service_account_releases_the_old_and_creates_the_new(
     assert kube_server.get("Namespace", "team-x") is not None  # namespaces are left
 
 
-def test_an_account_two_relations_share_lives_until_both_are_gone(kube_server, manager):
-    other = Want(ALICE, "spark-service-account:4 (notebook)", "spark-service-account:4")
-    manager.reconcile([want(), other])
-    manager.reconcile([other])
+OTHER = Want(ALICE, "spark-service-account:4 (notebook)", "spark-service-account:4", "notebook")
+
+
+def test_an_account_belongs_to_the_relation_that_asked_first(kube_server, manager):
+    manager.reconcile([want()])
+    (problem,) = manager.reconcile([want(), OTHER])
+    assert problem.startswith(f"{OTHER.source}: account team-x:alice belongs to {RELATION}")
+    assert "service-account-sharing=true" in problem
+    assert manager.granted == {RELATION}  # answered to its own relation only
+
+    # its relation goes: released, though another still asks; the next pass makes a new one
+    manager.reconcile([OTHER])
+    account = kube_server.get("ServiceAccount", "alice", "team-x")
+    assert account["metadata"]["annotations"][RELATION_ANNOTATION] == OTHER.relation
+
+
+def test_a_shared_account_lives_until_both_relations_are_gone(kube_server, manager):
+    manager.policy = OPEN_POLICY.model_copy(update={"share": True})
+    assert manager.reconcile([want(), OTHER]) == []
+    manager.reconcile([OTHER])
     assert kube_server.get("ServiceAccount", "alice", "team-x") is not None
     manager.reconcile([])
     assert kube_server.get("ServiceAccount", "alice", "team-x") is None
@@ -273,12 +297,14 @@ def test_a_kept_account_is_neither_created_nor_released(kube_server, manager):
 # -- skip-creation ------------------------------------------------------------------------------
 
 
-def test_skip_creation_of_a_missing_account_is_a_problem_and_creates_nothing(kube_server, manager):
+def test_skip_creation_is_answered_at_once_and_reads_nothing_but_the_list(kube_server, gateways):
+    manager = AccountManager(gateways(), OWNER)  # the default policy: no namespace listed
     kube_server.clear_requests()
-    (problem,) = manager.reconcile([want(skip_creation=True)])
-    assert "does not exist and skip-creation is true" in problem
-    assert "--username alice --namespace team-x" in problem
-    assert writes(kube_server) == 0
+    assert manager.reconcile([want(skip_creation=True)]) == []
+    assert manager.granted == {RELATION}
+    assert [(r.method, r.path) for r in kube_server.requests] == [
+        ("GET", "/api/v1/serviceaccounts")  # the hub's provided accounts, to release
+    ]
     assert kube_server.get("Namespace", "team-x") is None
 
 
@@ -374,26 +400,23 @@ def test_forbidden_is_raised_for_the_trust_status(kube_server, manager):
 # -- the manifest -------------------------------------------------------------------------------
 
 
-def test_manifest_lists_every_object_of_the_account(kube_server, manager, hub):
-    manager.reconcile([want()])
-    run(hub, options(**{"spark.hadoop.fs.s3a.secret.key": "s3cr3t"}))
-
-    text = manager.manifest(ALICE)
+def test_the_manifest_is_what_spark8t_makes_and_the_hubs_empty_secret(spark8t):
+    text = render_manifest(ALICE, OWNER)
     documents = list(yaml.safe_load_all(text))
-    assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
-        ("ServiceAccount", "alice"),
-        ("Role", "alice-role"),
-        ("RoleBinding", "alice-role-binding"),
-        ("Secret", "spark8t-sa-conf-alice"),
-        ("Secret", "integrator-hub-conf-alice"),
-    ]
-    for document in documents:
-        assert document["metadata"]["namespace"] == "team-x"
-        assert not {"uid", "resourceVersion", "creationTimestamp"} & set(document["metadata"])
-        assert "data" not in document
-    assert documents[1]["rules"][2]["resourceNames"] == ["integrator-hub-conf-alice"]
-    assert "s3cr3t" not in text
-    assert manager.manifest(AccountRef("nowhere", "nobody")) is None
+    theirs = list(
+        yaml.safe_load_all(spark8t.create(spark8t_account(spark8t, ALICE), dry_run=True))
+    )
+    by_kind = {doc["kind"]: doc for doc in theirs}
+    for document in documents[:3]:  # ServiceAccount, Role, RoleBinding
+        expected = without_server_fields(by_kind[document["kind"]], drop_marks=False)
+        # as spark8t labels them right after creating them: so spark8t (and the hub) list the
+        # account as soon as it is applied
+        expected["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "spark8t"
+        assert without_server_fields(document, drop_marks=False) == expected
+    hub = documents[3]
+    assert (hub["kind"], hub["metadata"]["name"]) == ("Secret", "integrator-hub-conf-alice")
+    assert hub["metadata"]["labels"] == OWNER.labels
+    assert len(documents) == 4 and "data" not in hub
 
 
 # -- the Juju side ------------------------------------------------------------------------------
@@ -413,8 +436,8 @@ class HubLike(ops.CharmBase):
             framework.observe(event, self._on_pass)
 
     def _on_pass(self, _: ops.EventBase) -> None:
-        self.problems = self.provider.ensure_accounts()
-        self.provider.publish(None)
+        self.problems = self.provider.ensure_accounts(HubConfig.from_options(self.config))
+        self.provider.publish(None, None)
 
 
 @pytest.fixture
@@ -424,11 +447,16 @@ def juju(gateways, monkeypatch):
         HubLike,
         meta={"name": "hub", "provides": {ENDPOINT: {"interface": "spark_service_account"}}},
         app_name=OWNER.app,
-        config={"options": {"service-account-create-namespaces": {"type": "boolean"}}},
+        config={
+            "options": {
+                "service-account-namespaces": {"type": "string"},
+                "service-account-create-namespaces": {"type": "boolean"},
+            }
+        },
     )
 
 
-CREATE = {"service-account-create-namespaces": True}
+CREATE = {"service-account-namespaces": "team-x", "service-account-create-namespaces": True}
 
 
 def test_relation_flow_creates_answers_and_releases_across_restarts(kube_server, juju, spark8t):

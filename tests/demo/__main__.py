@@ -171,6 +171,61 @@ class Demo:
             print(f"  {key}: " + text.replace("\n", "\n    "))
         return results
 
+    def juju_application(self, model: str, app: str) -> None:
+        """A Juju model's namespace with one pod of `app` (as Juju labels them)."""
+        juju = {"app.kubernetes.io/managed-by": "juju", "model.juju.is/name": model}
+        self.server.put(
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": model, "labels": juju}}
+        )
+        labels = {"app.kubernetes.io/name": app}
+        meta = {"name": f"{app}-0", "namespace": model, "labels": labels}
+        spec = {"containers": [{"name": "charm", "image": f"{app}-charm"}]}
+        self.server.put({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+
+    def requirer(self, app: str, account: str, skip_creation: bool) -> Any:
+        """Relate `app`, which asks as its vendored library does; returns the relation."""
+        secrets = ["username", "password", "tls", "tls-ca", "uris", "read-only-uris"]
+        data = {
+            "requested-secrets": json.dumps([*secrets, "spark-properties", "resource-manifest"]),
+            "provided-secrets": json.dumps(["mtls-cert"]),
+            "service-account": account,
+            "skip-creation": str(skip_creation).lower(),
+        }
+        relation = self.testing.Relation(
+            "spark-service-account", remote_app_name=app, remote_app_data=data
+        )
+        self.state = dataclasses.replace(self.state, relations=self.state.relations | {relation})
+        self.run(
+            "spark-service-account-relation-changed",
+            self.ctx.on.relation_changed(relation, remote_unit=0),
+        )
+        answer = self.state.get_relation(relation.id).local_app_data
+        print(f"  {app} is answered: {dict(answer)}")
+        return relation
+
+    def dispatch(self, relation: Any, profiles: list[str]) -> None:
+        """Apply the answer's manifest in each profile, as resource-dispatcher does."""
+        import yaml
+
+        local = self.state.get_relation(relation.id).local_app_data
+        (secret,) = [s for s in self.state.secrets if s.id == local["secret-extra"]]
+        manifest = (secret.latest_content or secret.tracked_content)["resource-manifest"]
+        for profile in profiles:
+            self.server.put(
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": profile}}
+            )
+            for document in yaml.safe_load_all(manifest):
+                document["metadata"]["namespace"] = profile
+                for subject in document.get("subjects", []):
+                    subject["namespace"] = profile
+                self.server.put(document)
+            print(
+                f"  applied {profile}: "
+                + ", ".join(
+                    f"{d['kind']}/{d['metadata']['name']}" for d in yaml.safe_load_all(manifest)
+                )
+            )
+
     def spark_sees(self, account: str) -> None:
         """What spark-submit gets for an account (spark8t's merged view)."""
         props = self.registry.get(account).configurations.props
@@ -272,27 +327,18 @@ def script(demo: Demo) -> None:
     demo.notice()
     demo.action("list-accounts")
 
-    banner("Kyuubi asks the hub for a Spark account over spark-service-account")
-    kyuubi = demo.testing.Relation(
-        "spark-service-account",
-        remote_app_name="kyuubi",
-        remote_app_data={
-            "service-account": "kyuubi:engine",
-            "skip-creation": "false",
-            "requested-secrets": '["spark-properties","resource-manifest"]',
-        },
-    )
-    demo.state = dataclasses.replace(demo.state, relations=demo.state.relations | {kyuubi})
-    demo.run(
-        "spark-service-account-relation-changed",
-        demo.ctx.on.relation_changed(kyuubi, remote_unit=0),
-    )
-    demo.status()  # namespace `kyuubi` does not exist, and creating one is the operator's call
-    print("$ juju config spark-integration-hub-k8s service-account-create-namespaces=true")
-    demo.run("config_changed", **{"service-account-create-namespaces": True})
-    answer = demo.state.get_relation(kyuubi.id).local_app_data
-    print(f"  provider databag: {dict(answer)}")
-    demo.spark_sees("kyuubi:engine")
+    banner("Kyuubi, deployed in the hub's model, asks for a Spark account (its exact request)")
+    demo.juju_application("spark", "kyuubi")
+    demo.requirer("kyuubi", "spark:kyuubi-spark-engine", skip_creation=False)
+    demo.status()  # its own namespace: granted at the default config
+    demo.spark_sees("spark:kyuubi-spark-engine")
+
+    banner("data-kubeflow-integrator asks for `spark` in every profile (skip-creation: true)")
+    kubeflow = demo.requirer("data-kubeflow-integrator", "spark:spark", skip_creation=True)
+    print("  the hub created nothing; resource-dispatcher applies its manifest in each profile:")
+    demo.dispatch(kubeflow, ["kubeflow-alice", "kubeflow-bob"])
+    demo.notice()
+    demo.spark_sees("kubeflow-bob:spark")
 
     banner("Someone edits alice's Secret by hand; the next pass repairs only that one")
     demo.tamper("team-a", "alice")

@@ -13,7 +13,6 @@ from core.connections import FieldError, MissingFieldsError, S3Connection
 from core.properties import Source
 from render.s3 import (
     TRUSTSTORE_FILE,
-    TRUSTSTORE_PEM,
     TrustStore,
     build_truststore,
     pkcs12_truststore,
@@ -197,21 +196,22 @@ def test_a_ca_chain_adds_a_truststore_and_the_properties_that_mount_it():
     contribution, truststore = render(S3_INFO | {"tls-ca-chain": [pem(ROOT)]})
 
     assert isinstance(truststore, TrustStore)
-    assert truststore.secret_name == "integration-hub-truststore"
-    assert truststore.mount_path == "/etc/spark/truststore"
-    assert set(truststore.files) == {TRUSTSTORE_FILE, TRUSTSTORE_PEM}
+    # Kyuubi's names: the Secret starts with `integrator-hub-conf-truststore`, its one data
+    # entry is the file, mounted at /etc/spark8t/conf/<secret>/<file>
+    assert truststore.secret_name == "integrator-hub-conf-truststore"
+    assert truststore.mount_path == "/etc/spark8t/conf/integrator-hub-conf-truststore"
+    assert list(truststore.files) == [TRUSTSTORE_FILE]
     options = (
-        "-Djavax.net.ssl.trustStore=/etc/spark/truststore/truststore.p12"
+        "-Djavax.net.ssl.trustStore="
+        "/etc/spark8t/conf/integrator-hub-conf-truststore/truststore.p12"
         " -Djavax.net.ssl.trustStorePassword=changeit"
         " -Djavax.net.ssl.trustStoreType=PKCS12"
     )
     properties = contribution.properties
-    assert properties["spark.kubernetes.driver.secrets.integration-hub-truststore"] == (
-        "/etc/spark/truststore"
-    )
-    assert properties["spark.kubernetes.executor.secrets.integration-hub-truststore"] == (
-        "/etc/spark/truststore"
-    )
+    for pod in ("driver", "executor"):
+        assert properties[f"spark.kubernetes.{pod}.secrets.integrator-hub-conf-truststore"] == (
+            "/etc/spark8t/conf/integrator-hub-conf-truststore"
+        )
     assert properties["spark.driver.extraJavaOptions"] == options
     assert properties["spark.executor.extraJavaOptions"] == options
     assert all("\n" not in value for value in properties.values())
@@ -228,8 +228,6 @@ def test_the_truststore_holds_the_chain_and_the_system_cas_once_each():
         (b"relation-ca-1", INTERMEDIATE),
         (b"system-ca-0", PUBLIC),
     ]
-    bundle = x509.load_pem_x509_certificates(truststore.files[TRUSTSTORE_PEM])
-    assert bundle == [ROOT, INTERMEDIATE, PUBLIC]
 
 
 def test_the_truststore_is_deterministic():

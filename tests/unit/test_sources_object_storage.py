@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import pkcs12
 from ops import testing
 
 from core.inputs import Incomplete, Invalid
@@ -204,13 +205,14 @@ def test_s3_ca_chain_gives_a_truststore_with_the_system_cas(tmp_path, monkeypatc
     s3 = result(read, Source.S3)
     assert isinstance(s3, Contribution)
     assert truststore is not None
-    assert truststore.secret_name == "integration-hub-truststore"
-    assert x509.load_pem_x509_certificates(truststore.files["ca.pem"]) == [
+    assert truststore.secret_name == "integrator-hub-conf-truststore"
+    assert trusted(truststore) == [
         x509.load_pem_x509_certificate(relation_ca.encode()),
         x509.load_pem_x509_certificate(system_ca.encode()),
     ]
     assert s3.properties["spark.driver.extraJavaOptions"].startswith(
-        "-Djavax.net.ssl.trustStore=/etc/spark/truststore/truststore.p12"
+        "-Djavax.net.ssl.trustStore="
+        "/etc/spark8t/conf/integrator-hub-conf-truststore/truststore.p12"
     )
 
 
@@ -223,7 +225,13 @@ def test_a_missing_system_bundle_leaves_the_relation_ca_alone(tmp_path, monkeypa
         testing.State(leader=True, relations={relation}, secrets=secrets),
     )
     assert truststore is not None
-    assert len(x509.load_pem_x509_certificates(truststore.files["ca.pem"])) == 1
+    assert len(trusted(truststore)) == 1
+
+
+def trusted(truststore) -> list:
+    """The certificates of the truststore's PKCS#12 file, in order."""
+    store = pkcs12.load_pkcs12(truststore.files["truststore.p12"], None)
+    return [bag.certificate for bag in store.additional_certs]
 
 
 def test_azure_relation_with_complete_data():
