@@ -25,7 +25,7 @@ IMAGE = yaml.safe_load((ROOT / "charmcraft.yaml").read_text())["resources"][
 SECRET_PREFIX = "integrator-hub-conf-"
 MINIO_IMAGE = os.environ.get("MINIO_IMAGE", "minio/minio:RELEASE.2025-04-22T22-12-26Z")
 S3_INTEGRATOR_CHANNEL = os.environ.get("S3_INTEGRATOR_CHANNEL", "2/edge")
-GCS_INTEGRATOR_CHANNEL = os.environ.get("GCS_INTEGRATOR_CHANNEL", "latest/edge")
+GCS_INTEGRATOR_CHANNEL = os.environ.get("GCS_INTEGRATOR_CHANNEL", "1/edge")
 POSTGRESQL_CHANNEL = os.environ.get("POSTGRESQL_CHANNEL", "14/stable")
 
 T = TypeVar("T")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jubilant
 import pytest
+from lightkube import codecs
 from lightkube.resources.core_v1 import Secret
 
 from tests.integration.helpers import (
@@ -148,17 +149,57 @@ def test_the_metastore_reaches_the_account(juju: jubilant.Juju):
     assert spark8t.properties(ALICE)["spark.sql.catalogImplementation"] == "hive"
 
 
-def test_a_requirer_charm_gets_an_account(juju: jubilant.Juju, charms: tuple[Path, Path]):
-    juju.deploy(charms[1], "requirer", config={"service-account": "spark-req:kyuubi"})
-    juju.integrate(HUB, "requirer")
+def test_a_kyuubi_like_requirer_in_the_hubs_model_gets_its_account(
+    juju: jubilant.Juju, charms: tuple[Path, Path]
+):
+    """Kyuubi asks for `<its model>:kyuubi-spark-engine`: granted at the default config."""
+    account = f"{juju.model}:kyuubi-spark-engine"
+    juju.deploy(charms[1], "kyuubi", config={"service-account": account})
+    juju.integrate(HUB, "kyuubi")
+    juju.wait(lambda status: jubilant.all_active(status, HUB, "kyuubi"), error=jubilant.any_error)
+    spark8t = Spark8t()
+    assert spark8t.exists(account)
+    assert eventually(lambda: spark8t.properties(account).get("spark.executor.memory")) == "4g"
+
+    # a second application asking for the same account is refused, naming the fix
+    juju.deploy(charms[1], "thief", config={"service-account": account})
+    juju.integrate(HUB, "thief")
+    status = juju.wait(lambda status: jubilant.all_blocked(status, HUB), timeout=600)
+    message = next(iter(status.apps[HUB].units.values())).workload_status.message
+    assert "service-account-sharing=true" in message, message
+    juju.remove_application("thief")
+    juju.wait(hub_active, error=jubilant.any_error)
+
+    juju.remove_relation(HUB, "kyuubi")
+    juju.wait(jubilant.all_agents_idle, error=jubilant.any_error)
+    assert eventually(lambda: not spark8t.exists(account))
+
+
+def test_a_kubeflow_like_requirer_is_answered_and_its_dispatched_account_served(
+    juju: jubilant.Juju, charms: tuple[Path, Path]
+):
+    """skip-creation: the hub creates nothing; the manifest, applied, is a served account."""
+    profile = "spark-it-profile"
+    juju.deploy(
+        charms[1],
+        "kubeflow",
+        config={"service-account": f"{profile}:spark", "skip-creation": True},
+    )
+    juju.integrate(HUB, "kubeflow")
     juju.wait(
-        lambda status: jubilant.all_active(status, HUB, "requirer"), error=jubilant.any_error
+        lambda status: jubilant.all_active(status, HUB, "kubeflow"), error=jubilant.any_error
     )
     spark8t = Spark8t()
-    assert spark8t.exists("spark-req:kyuubi")
-    juju.remove_relation(HUB, "requirer")
-    juju.wait(jubilant.all_agents_idle, error=jubilant.any_error)
-    assert eventually(lambda: not spark8t.exists("spark-req:kyuubi"))
+    assert not spark8t.exists(f"{profile}:spark")
+    manifest = juju.run("kubeflow/leader", "manifest").results["manifest"]
+    create_namespace(profile)
+    client = kube()
+    for document in codecs.load_all_yaml(manifest):
+        client.apply(document, field_manager="resource-dispatcher")
+    props = properties_once(spark8t, f"{profile}:spark", "spark.executor.memory", timeout=180)
+    assert props.get("spark.executor.memory") == "4g"
+    juju.remove_relation(HUB, "kubeflow")
+    juju.wait(hub_active, error=jubilant.any_error)
 
 
 def test_without_trust_the_hub_blocks_naming_the_fix(juju: jubilant.Juju):

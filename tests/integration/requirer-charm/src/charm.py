@@ -22,6 +22,7 @@ class RequirerCharm(ops.CharmBase):
         framework.observe(self.account.on.account_granted, self._on_answer)
         framework.observe(self.account.on.properties_changed, self._on_answer)
         framework.observe(self.account.on.account_gone, self._on_answer)
+        framework.observe(self.on.manifest_action, self._on_manifest_action)
 
     def _on_config_changed(self, _: ops.EventBase) -> None:
         if self.unit.is_leader():
@@ -38,6 +39,13 @@ class RequirerCharm(ops.CharmBase):
             return
         self.unit.status = ops.ActiveStatus(f"granted: {len(properties)} properties")
         self.unit.set_workload_version(json.dumps(sorted(properties))[:40])
+
+    def _on_manifest_action(self, event: ops.ActionEvent) -> None:
+        manifest = self.account.resource_manifest()
+        if manifest is None:
+            event.fail("not granted yet")
+            return
+        event.set_results({"manifest": manifest})
 
 
 if __name__ == "__main__":  # pragma: nocover
