@@ -164,7 +164,9 @@ def test_a_kyuubi_like_requirer_in_the_hubs_model_gets_its_account(
     # a second application asking for the same account is refused, naming the fix
     juju.deploy(charms[1], "thief", config={"service-account": account})
     juju.integrate(HUB, "thief")
-    status = juju.wait(lambda status: jubilant.all_blocked(status, HUB), timeout=600)
+    status = juju.wait(
+        lambda status: jubilant.all_blocked(status, HUB), error=jubilant.any_error, timeout=600
+    )
     message = next(iter(status.apps[HUB].units.values())).workload_status.message
     assert "service-account-sharing=true" in message, message
     juju.remove_application("thief")
