@@ -69,11 +69,20 @@ from k8s.policy import (
     RetryPolicy,
     UnavailableError,
 )
-from k8s.transport import RetryingTransport, ThreadConnections, describe, from_api, status_text
+from k8s.transport import (
+    RetryingTransport,
+    ThreadConnections,
+    deadline_transport,
+    describe,
+    from_api,
+    status_text,
+)
 
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "integration-hub"
+MAX_WRITE_ANSWER = 4 * 1024 * 1024
+"""The largest answer to a Secret write read (the Secret itself, at most 1 MiB of data)."""
 REQUEST_TIMEOUT = 15.0
 """Seconds one request may take (connect, read, write, pool); a hook's budget clamps it."""
 T = TypeVar("T")
@@ -95,7 +104,7 @@ def _clients_from_environment(
         raise ConfigError("the Kubernetes configuration names no context with a user")
     verify = client_adapter.verify_cluster(single.cluster, single.user, single.abs_file)
     transport = RetryingTransport(
-        ThreadConnections(lambda: httpx2.HTTPTransport(verify=verify)), policy, on_retry, budget
+        ThreadConnections(lambda: deadline_transport(verify)), policy, on_retry, budget
     )
     timeout = httpx2.Timeout(REQUEST_TIMEOUT)
     return (
@@ -143,39 +152,40 @@ class KubeGateway:
 
     def list_accounts(self) -> list[Account]:
         """All Spark service accounts (label `managed-by=spark8t`) in all namespaces."""
-        items = self._call(
-            lambda: list(
-                self._client.list(
-                    ServiceAccount,
-                    namespace="*",
-                    labels=SPARK8T_SELECTOR,
-                    chunk_size=self._page_size,
-                )
+
+        def listed() -> list[Account]:
+            items = self._client.list(
+                ServiceAccount, namespace="*", labels=SPARK8T_SELECTOR, chunk_size=self._page_size
             )
-        )
-        return [_account(item) for item in items]
+            return [account for item in items if (account := _account(item)) is not None]
+
+        return self._call(listed)
 
     def list_hub_secrets(self) -> HubSecrets:
         """Every Secret labelled `managed-by=integration-hub`, ours or not, in all namespaces."""
-        items = self._call(
-            lambda: list(
+
+        def listed() -> HubSecrets:
+            items = list(
                 self._client.list(
                     Secret, namespace="*", labels=HUB_SECRET_SELECTOR, chunk_size=self._page_size
                 )
             )
-        )
-        return HubSecrets(
-            accounts=[_live_secret(i) for i in items if _is_account_secret(_name(i))],
-            truststores=[_live_truststore(i) for i in items if _name(i) in TRUSTSTORE_NAMES],
-        )
+            accounts = [_live_secret(i) for i in items if _is_account_secret(_name(i))]
+            return HubSecrets(
+                accounts=[secret for secret in accounts if secret is not None],
+                truststores=[_live_truststore(i) for i in items if _name(i) in TRUSTSTORE_NAMES],
+            )
+
+        return self._call(listed)
 
     def get_secret(self, namespace: str, name: str) -> LiveSecret | None:
-        """One Secret by name, or None if it does not exist."""
+        """One Secret by name, or None if it does not exist (or is not a hub Secret's shape)."""
         try:
-            item = self._call(lambda: self._client.get(Secret, name, namespace=namespace))
+            return self._call(
+                lambda: _live_secret(self._client.get(Secret, name, namespace=namespace))
+            )
         except NotFoundError:
             return None
-        return _live_secret(item)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -223,7 +233,7 @@ class KubeGateway:
         def send() -> str:
             response = http.send(request)
             response.raise_for_status()  # an error answer: translated by `_call`
-            return _written_version(response.content)
+            return _written_version(response.content)  # anything else: not written
 
         return self._call(send)
 
@@ -262,7 +272,11 @@ class KubeGateway:
     def _call(self, request: Callable[[], T]) -> T:
         """Run one API call (its requests are retried by the transport), translating errors.
 
-        With the hook's breaker open, it fails at once (no request, not counted).
+        With the hook's breaker open, it fails at once (no request, not counted). Error
+        answers reach here as clean `Status` bodies (the transport rebuilds them); a success
+        answer that cannot be read as what was asked for (a proxy's login page, a list whose
+        `items` is not a list, a field of the wrong type...) is an `UnavailableError` like a
+        dropped connection: `request` includes the conversion of the answer for that reason.
         """
         if self.budget.cause is not None:
             raise UnavailableError(0, self.budget.cause)
@@ -277,6 +291,12 @@ class KubeGateway:
             raise translated from None
         except (httpx2.TransportError, BreakerOpenError) as error:
             raise UnavailableError(0, self.budget.cause or describe(error)) from None
+        except KubeError:
+            raise
+        except Exception as error:  # a success answer the API itself would never send
+            reason = f"unreadable answer from the API ({type(error).__name__}): a proxy?"
+            logger.warning("Kubernetes answer not understood: %s", type(error).__name__)
+            raise UnavailableError(0, reason) from None
 
     # -- Spark accounts (spark-service-account provider) --------------------------------------
     # The provider (`src/provider.py`) creates, adopts and releases the Spark service accounts
@@ -390,14 +410,18 @@ def _translate(error: httpx2.HTTPStatusError) -> KubeError:
 
 
 def _written_version(content: bytes) -> str:
-    """The resourceVersion of a written object as answered; "" when the answer has none."""
-    try:
-        answer = json.loads(content)
-    except ValueError:
-        return ""
+    """The resourceVersion of a written object as answered.
+
+    Raises:
+        ValueError: the answer is not the object the API returns for a write (a proxy's page,
+            an empty body): the write is not known to have happened.
+    """
+    answer = json.loads(content) if len(content) <= MAX_WRITE_ANSWER else None
     metadata = answer.get("metadata") if isinstance(answer, dict) else None
     version = metadata.get("resourceVersion") if isinstance(metadata, dict) else None
-    return version if isinstance(version, str) else ""
+    if not isinstance(version, str) or not version:
+        raise ValueError("no resourceVersion in the answer to a write")
+    return version
 
 
 def _name(item: Any) -> str:
@@ -412,43 +436,68 @@ def _is_account_secret(name: str) -> bool:
     return name.startswith(SECRET_PREFIX) and name != TRUSTSTORE_SECRET
 
 
-def _account(item: Any) -> Account:
+def _ref(namespace: object, name: object) -> AccountRef | None:
+    """The account `namespace:name` if both are valid names (the API never sends others)."""
+    try:
+        return AccountRef.parse(f"{namespace}:{name}")
+    except ValueError:
+        logger.warning("skipped an object with an invalid name in an API answer")
+        return None
+
+
+def _account(item: Any) -> Account | None:
     meta = item.metadata
-    return Account(AccountRef(meta.namespace, meta.name), meta.uid or "", dict(meta.labels or {}))
+    ref = _ref(meta.namespace, meta.name)
+    if ref is None:
+        return None
+    return Account(ref, str(meta.uid or ""), _text_map(meta.labels))
 
 
-def _decode(value: str) -> str | None:
+def _text_map(value: object) -> dict[str, str]:
+    """Labels or annotations as answered, if they are a mapping of text (else none)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _decode(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
     try:
         return base64.b64decode(value, validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         return None
 
 
-def _live_secret(item: Any) -> LiveSecret:
+def _live_secret(item: Any) -> LiveSecret | None:
     meta = item.metadata
+    ref = _ref(meta.namespace, str(meta.name or "").removeprefix(SECRET_PREFIX))
+    if ref is None:
+        return None
+    data = item.data if isinstance(item.data, Mapping) else {}
     return LiveSecret(
-        ref=AccountRef(meta.namespace, meta.name.removeprefix(SECRET_PREFIX)),
-        resource_version=meta.resourceVersion or "",
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
-        data={key: _decode(value) for key, value in (item.data or {}).items()},
+        ref=ref,
+        resource_version=str(meta.resourceVersion or ""),
+        labels=_text_map(meta.labels),
+        annotations=_text_map(meta.annotations),
+        data={str(key): _decode(value) for key, value in data.items()},
     )
 
 
 def _live_truststore(item: Any) -> LiveTrustStore:
     meta = item.metadata
     files = {}
-    for key, value in (item.data or {}).items():
+    for key, value in (item.data if isinstance(item.data, Mapping) else {}).items():
         try:
-            files[key] = base64.b64decode(value, validate=True)
-        except binascii.Error:
-            files[key] = b""
+            files[str(key)] = base64.b64decode(value, validate=True)
+        except (binascii.Error, TypeError, ValueError):
+            files[str(key)] = b""  # never equal to a desired file: rewritten
     return LiveTrustStore(
-        namespace=meta.namespace,
-        name=meta.name,
-        resource_version=meta.resourceVersion or "",
-        labels=dict(meta.labels or {}),
-        annotations=dict(meta.annotations or {}),
+        namespace=str(meta.namespace or ""),
+        name=str(meta.name or ""),
+        resource_version=str(meta.resourceVersion or ""),
+        labels=_text_map(meta.labels),
+        annotations=_text_map(meta.annotations),
         files=files,
     )
 

@@ -6,7 +6,13 @@ the client at once. Every request of one hook shares one `HookBudget` (`k8s.poli
 stop when the next wait (or a `Retry-After`) would overrun what is left of it, each request's
 timeout is clamped to it, and once the API is judged unavailable the budget's breaker opens.
 A 429's `Retry-After` closes one gate shared by every thread (`SharedGate`). Under it, each
-thread sends on a connection pool of its own (`ThreadConnections`).
+thread sends on a connection pool of its own (`ThreadConnections`), whose sockets never wait
+past the request's wall-clock deadline (`DeadlineBackend`): httpx's timeouts are per read, so
+an answer trickled a byte at a time would otherwise hold a hook for ever.
+
+Whatever the API (or a proxy in front of it) answers, what leaves this module is either a
+transport error or a response whose error body is a clean JSON `Status` (`_as_status`): the
+clients above never parse a proxy's page, an empty body or a nested one.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ from __future__ import annotations
 import json
 import math
 import queue
+import re
 import threading
+import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import httpcore2
 import httpx2
 from tenacity import (
     RetryCallState,
@@ -36,23 +46,178 @@ MINIMUM_REQUEST_TIMEOUT = 0.05
 """The shortest timeout a nearly spent budget gives a request (it may still be answered)."""
 MAX_STATUS_TEXT = 256
 """The longest reason or message of an error answer the hub keeps (for statuses and logs)."""
+MAX_STATUS_BODY = 1024 * 1024
+"""The largest error body read as a `Status` (a real one is a few hundred bytes)."""
+MAX_RETRY_AFTER = 3600.0
+"""The longest `Retry-After` believed, in seconds; a longer one is shown as this."""
+_RETRY_AFTER = re.compile(r"[0-9]{1,6}")
+"""`Retry-After` as delay-seconds (RFC 9110): ASCII digits only (`'²'.isdigit()` is true)."""
 
 
 def status_text(response: httpx2.Response) -> tuple[str, str]:
     """An error answer's reason and message, both cut to `MAX_STATUS_TEXT`.
 
-    From its body when that is a JSON object with text fields (a `Status`); otherwise (a
-    proxy's HTML page, a field that is not text) the HTTP reason phrase and no message.
+    From its body when that is a small JSON object with text fields (a `Status`); otherwise (a
+    proxy's HTML page, an empty, huge or deeply nested body, a field that is not text) the
+    HTTP reason phrase and no message.
     """
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    fields = body if isinstance(body, dict) else {}
+    fields = _json_object(response.content)
     reason, message = fields.get("reason"), fields.get("message")
-    reason = reason if isinstance(reason, str) else response.reason_phrase
+    if not isinstance(reason, str) or not reason:
+        reason = response.reason_phrase or f"HTTP {response.status_code}"
     message = message if isinstance(message, str) else ""
     return reason[:MAX_STATUS_TEXT], message[:MAX_STATUS_TEXT]
+
+
+def _json_object(content: bytes) -> dict[str, Any]:
+    """`content` as a JSON object, or {} (too large, not JSON, nested past Python's limit)."""
+    if len(content) > MAX_STATUS_BODY:
+        return {}
+    try:
+        body = json.loads(content)
+    except (ValueError, RecursionError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def retry_after(response: httpx2.Response) -> float | None:
+    """The answer's `Retry-After` in seconds, at most `MAX_RETRY_AFTER`; None if absent or odd.
+
+    Only delay-seconds are read; an HTTP date, a sign, a fraction or a non-ASCII digit is no
+    hint (the backoff applies).
+    """
+    header = response.headers.get("Retry-After", "").strip()
+    if not _RETRY_AFTER.fullmatch(header):
+        return None
+    return min(float(header), MAX_RETRY_AFTER)
+
+
+def _as_status(response: httpx2.Response, request: httpx2.Request) -> httpx2.Response:
+    """An error answer as the clients above can parse it: a JSON `Status` of its code.
+
+    lightkube parses every error body labelled JSON itself, and fails on a text, empty,
+    nested or wrongly typed one; so the body is rebuilt from what `status_text` read, keeping
+    the code, reason, message and `Retry-After`.
+    """
+    reason, message = status_text(response)
+    code = response.status_code
+    status = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
+    headers = {"Content-Type": "application/json"}
+    if (hint := retry_after(response)) is not None:
+        headers["Retry-After"] = f"{hint:.0f}"
+    return httpx2.Response(
+        code,
+        headers=headers,
+        content=json.dumps(status).encode(),
+        request=request,
+        extensions={"reason_phrase": response.reason_phrase.encode("ascii", "replace")},
+    )
+
+
+class RequestDeadline:
+    """The wall-clock deadline of the request each thread is sending (monotonic seconds)."""
+
+    _local = threading.local()
+
+    @classmethod
+    def set(cls, at: float | None) -> None:
+        """Bound this thread's socket waits until `at` (None: no bound beyond httpx's)."""
+        cls._local.at = at
+
+    @classmethod
+    def clamp(cls, timeout: float | None) -> float | None:
+        """`timeout` cut to what is left before this thread's deadline.
+
+        Raises:
+            httpcore2.ReadTimeout: the deadline has passed.
+        """
+        at = getattr(cls._local, "at", None)
+        if at is None:
+            return timeout
+        left = at - time.monotonic()
+        if left <= 0:
+            raise httpcore2.ReadTimeout("the request's deadline has passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore2.NetworkStream):
+    """A connection whose every read and write waits at most until the request's deadline."""
+
+    def __init__(self, inner: httpcore2.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, RequestDeadline.clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, RequestDeadline.clamp(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore2.NetworkStream:
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, RequestDeadline.clamp(timeout))
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore2.NetworkBackend):
+    """httpcore's sockets, bounded by `RequestDeadline`: a trickled answer ends on time."""
+
+    def __init__(self, inner: httpcore2.NetworkBackend | None = None) -> None:
+        self._inner = inner or httpcore2.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.NetworkStream:
+        """Connect within the deadline; the connection keeps to it."""
+        stream = self._inner.connect_tcp(
+            host, port, RequestDeadline.clamp(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore2.NetworkStream:
+        """Connect within the deadline; the connection keeps to it."""
+        stream = self._inner.connect_unix_socket(
+            path, RequestDeadline.clamp(timeout), socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep as the wrapped backend does."""
+        self._inner.sleep(seconds)
+
+
+def deadline_transport(verify: Any) -> httpx2.HTTPTransport:
+    """An `httpx2.HTTPTransport` (verifying as `verify` says) on a `DeadlineBackend`.
+
+    httpx does not take a network backend, so it is set on the pool it made; the
+    transport tests (`tests/cluster/test_hostile_answers.py`) fail if that stops working.
+    """
+    transport = httpx2.HTTPTransport(verify=verify)
+    pool = transport._pool  # noqa: SLF001 - the one way to give httpx a network backend
+    pool._network_backend = DeadlineBackend(pool._network_backend)  # noqa: SLF001
+    return transport
 
 
 def from_api(code: int, reason: str) -> str:
@@ -79,8 +244,7 @@ class _TransientResponseError(Exception):
 
     @property
     def retry_after(self) -> float | None:
-        header = self.response.headers.get("Retry-After", "")
-        return float(header) if header.isdigit() else None
+        return retry_after(self.response)
 
 
 class _OutOfBudget(stop_base):
@@ -205,15 +369,20 @@ class RetryingTransport(httpx2.BaseTransport):
         """
         self.budget.check()
         try:
-            return self._retrying(self._send, request)
+            response = self._retrying(self._send, request)
         except _TransientResponseError as last:
             self.budget.trip(_unavailable(last))
-            return last.response
+            return _as_status(last.response, request)
         except httpx2.TransportError as error:
             if self.budget.remaining() <= 0:  # timed out by the budget's clamp, not the API
                 self.budget.check()
             self.budget.trip(f"API unreachable ({type(error).__name__})")
             raise
+        if response.status_code < 400:
+            return response
+        response.read()
+        response.close()
+        return _as_status(response, request)
 
     def close(self) -> None:
         """Close the wrapped transport."""
@@ -221,6 +390,7 @@ class RetryingTransport(httpx2.BaseTransport):
 
     def _send(self, request: httpx2.Request) -> httpx2.Response:
         if request.url.params.get("watch") in ("true", "1"):  # a stream: outside the gate
+            RequestDeadline.set(None)
             return self._checked(self._inner.handle_request(request))
         self._gate.enter()
         self._within_budget(request)
@@ -237,17 +407,21 @@ class RetryingTransport(httpx2.BaseTransport):
             self._gate.leave(limited, hinted)
 
     def _within_budget(self, request: httpx2.Request) -> None:
-        """Clamp the request's timeouts to what is left of the hook's budget.
+        """Clamp the request's timeouts to what is left of the hook's budget, on the wall clock.
 
-        So a request sent late in the budget cannot hold the hook a whole `REQUEST_TIMEOUT`
-        past it: a pass overruns its budget by at most `MINIMUM_REQUEST_TIMEOUT` per request
-        in flight, all at once.
+        The same bound (and the request's own longest timeout) is the thread's
+        `RequestDeadline`, which every socket wait of the request keeps to, so a trickled
+        answer is cut there too. So a request sent late in the budget cannot hold the hook a
+        whole `REQUEST_TIMEOUT` past it: a pass overruns its budget by at most
+        `MINIMUM_REQUEST_TIMEOUT` per request in flight, all at once.
         """
         remaining = self.budget.remaining()
+        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        longest = max((t for t in timeouts.values() if t is not None), default=math.inf)
+        limit = max(min(remaining, longest), MINIMUM_REQUEST_TIMEOUT)
+        RequestDeadline.set(None if math.isinf(limit) else time.monotonic() + limit)
         if math.isinf(remaining):
             return
-        limit = max(remaining, MINIMUM_REQUEST_TIMEOUT)
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         request.extensions["timeout"] = {
             kind: limit if seconds is None else min(seconds, limit)
             for kind, seconds in timeouts.items()
@@ -277,7 +451,11 @@ def _unavailable(last: _TransientResponseError) -> str:
     """The cause shown when retries of a 429 or 5xx answer are over."""
     if last.response.status_code == 429:
         hinted = last.retry_after
-        return "API rate-limited" + (f", retry after {hinted:g} s" if hinted is not None else "")
+        if hinted is None:
+            return "API rate-limited"
+        if hinted >= MAX_RETRY_AFTER:
+            return "API rate-limited, retry after an hour or more"
+        return f"API rate-limited, retry after {hinted:.0f} s"
     return f"API unavailable ({describe(last)})"
 
 

@@ -122,17 +122,21 @@ class World:
         config: dict[str, Any],
         relations=(),
         secrets=(),
-        fault: str = "none",
+        fault: str | Fault = "none",
         get_config: bool = False,
     ) -> testing.State:
-        """Run one hook (and `get-config`, if asked) and check every invariant after it."""
+        """Run one hook (and `get-config`, if asked) and check every invariant after it.
+
+        `fault` names one of `FAULTS`, or is the fault itself.
+        """
         counts = self.counts.setdefault(surface, Counts())
         counts.inputs += 1
         before = self._snapshot()
         self.server.clear_faults()
-        if (make := FAULTS[fault]) is not None:
+        made = fault if isinstance(fault, Fault) else FAULTS[fault]
+        if made is not None:
             counts.faults += 1
-            self.server.inject(make())
+            self.server.inject(made if isinstance(made, Fault) else made())
         state = self.state(config, relations, secrets)
         self.ctx.juju_log.clear()
         self.ctx.unit_status_history.clear()

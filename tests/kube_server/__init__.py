@@ -3,7 +3,7 @@
 See :class:`KubeServer`.
 """
 
-from tests.kube_server.faults import Fault, RequestRecord
+from tests.kube_server.faults import Fault, RawAnswer, RequestRecord
 from tests.kube_server.server import KubeServer
 
-__all__ = ["Fault", "KubeServer", "RequestRecord"]
+__all__ = ["Fault", "KubeServer", "RawAnswer", "RequestRecord"]

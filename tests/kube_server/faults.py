@@ -15,6 +15,22 @@ from tests.kube_server import errors
 from tests.kube_server.operations import Call
 
 
+@dataclass(frozen=True)
+class RawAnswer:
+    """An answer sent exactly as given, whatever a real API server would say.
+
+    Attributes:
+        status: the HTTP status.
+        body: the body's bytes.
+        headers: every header but Content-Length (which is always sent), Content-Type included
+            or left out as the case may be.
+    """
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Fault:
     """A fault to inject into matching requests.
@@ -31,6 +47,10 @@ class Fault:
         probability: the chance that a matching request is affected.
         watch_end_early: (watch requests only) end the stream right after its initial events.
         watch_gone: (watch requests only) answer with an ``ERROR`` event, Status 410 Expired.
+        answer: send this raw answer instead of handling the request (a proxy's page, a
+            mislabelled or malformed body, odd headers).
+        trickle: with ``answer``, seconds to wait before each byte of it (status line and
+            headers included), as a slow or hostile peer sends.
     """
 
     method: str | None = None
@@ -44,6 +64,8 @@ class Fault:
     probability: float = 1.0
     watch_end_early: bool = False
     watch_gone: bool = False
+    answer: RawAnswer | None = None
+    trickle: float = 0.0
 
     def matches(self, method: str, path: str, watch: bool) -> bool:
         """Tell whether a request is one this fault targets (ignoring probability and count).

@@ -135,6 +135,9 @@ class Handler(BaseHTTPRequestHandler):
         """Apply a fault; True when the request is fully handled by it."""
         if fault.delay:
             self.kube.sleep(fault.delay)
+        if fault.answer is not None:
+            self._send_raw(record, fault.answer, fault.trickle)
+            return True
         if fault.drop_connection:
             record.status = 0
             self.kube.record(record)
@@ -236,6 +239,28 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_raw(self, record: RequestRecord, answer: Any, trickle: float) -> None:
+        """Send `answer` byte for byte (one at a time, `trickle` seconds apart, if set)."""
+        record.status = answer.status
+        self.kube.record(record)
+        head = [f"HTTP/1.1 {answer.status} {self.responses.get(answer.status, ('',))[0]}"]
+        head += [f"{name}: {value}" for name, value in answer.headers.items()]
+        head.append(f"Content-Length: {len(answer.body)}")
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + answer.body
+        if not trickle:
+            self.wfile.write(raw)
+            return
+        for index in range(len(raw)):
+            if self.kube.store.stopping:
+                break
+            self.kube.sleep(trickle)
+            try:
+                self.wfile.write(raw[index : index + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up: as a real peer, stop sending
+                break
+        self.close_connection = True
 
     def _shutdown_socket(self) -> None:
         try:
