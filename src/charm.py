@@ -19,7 +19,7 @@ from core.cluster import AccountRef, Owner, is_namespace_name
 from core.config import ConfigError, HubConfig, Scope
 from core.inputs import Invalid, SourceResult
 from hub import Hub, PassReport, trust_message
-from k8s import PROVIDER_PERMISSIONS, ForbiddenError, HookBudget, KubeError
+from k8s import PROVIDER_PERMISSIONS, ForbiddenError, HookBudget, KubeError, UnavailableError
 from machine import HubState
 from provider import RELATION_NAME, AccountProvider, describe_problems
 from reconciler import remove_owned
@@ -40,6 +40,25 @@ if TYPE_CHECKING:
     from k8s.gateway import KubeGateway
 
 logger = logging.getLogger(__name__)
+
+
+class CleanupIncompleteError(RuntimeError):
+    """The application is being removed, and something it wrote could not be deleted yet."""
+
+
+MAX_LEFT_LOGGED = 20
+"""How many things left behind a failed removal names one by one (then how many more)."""
+
+
+def cleanup_commands(app: str) -> str:
+    """What removes, by the hub's labels, everything it leaves after a forced removal."""
+    return (
+        "kubectl delete secrets --all-namespaces "
+        f"-l app.kubernetes.io/managed-by=integration-hub,integration-hub/app={app}; "
+        "kubectl delete serviceaccounts,roles,rolebindings --all-namespaces "
+        f"-l integration-hub/provided-by={app}"
+    )
+
 
 STORE_FILE = "hub.sqlite3"
 WORKLOAD = "integration-hub"
@@ -200,9 +219,17 @@ class SparkIntegrationHubCharm(ops.CharmBase):
                 missing: list[object] = list(
                     self._gateway().missing_permissions(PROVIDER_PERMISSIONS)
                 )
+            except UnavailableError as outage:  # named by the hub's own status
+                logger.warning("cannot review the provider's access: %s", outage.reason)
+                return []
             except KubeError as review:
                 return [f"{RELATION_NAME}: cannot manage requested accounts yet ({review.reason})"]
-            return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing or [error])]
+            if not missing:  # a 403 the review does not explain (a quota, an admission hook)
+                return [f"{RELATION_NAME}: cannot manage requested accounts yet ({error.reason})"]
+            return [f"{RELATION_NAME}: " + trust_message(self.app.name, missing)]
+        except UnavailableError as error:  # named by the hub's own status
+            logger.warning("cannot manage requested accounts yet: %s", error.reason)
+            return []
         except KubeError as error:
             return [f"{RELATION_NAME}: cannot manage requested accounts yet ({error.reason})"]
 
@@ -253,18 +280,34 @@ class SparkIntegrationHubCharm(ops.CharmBase):
 
         Any unit may do it then (leadership, and the store's storage, may already be gone
         during teardown): what is ours is read from the cluster, and deletes are idempotent.
+        While anything is left (an outage, a refusal) the hook fails, saying what is left, so
+        Juju runs it again; credentials are never left behind silently.
+
+        Raises:
+            CleanupIncompleteError: something of ours could not be deleted yet.
         """
         if self.app.planned_units() > 0:
             return
+        left: list[str] = []
         try:
-            for problem in self.accounts.manager.release_all():
-                logger.warning(problem)
+            left += self.accounts.manager.release_all()
         except KubeError as error:
-            logger.warning("could not release the provided accounts: %s", error.reason)
+            left.append(f"the provided accounts (cannot list them: {error.reason})")
         try:
-            remove_owned(self._gateway(), self._owner)
+            left += remove_owned(self._gateway(), self._owner)
         except KubeError as error:
-            logger.warning("could not remove our Secrets: %s", error.reason)
+            left.append(f"every Secret of this hub (cannot list them: {error.reason})")
+        if left:
+            for item in left[:MAX_LEFT_LOGGED]:
+                logger.error("removal incomplete, left: %s", item)
+            more = len(left) - MAX_LEFT_LOGGED
+            if more > 0:
+                logger.error("removal incomplete, and %d more left", more)
+            logger.error(
+                "after a forced removal, delete them with: %s", cleanup_commands(self.app.name)
+            )
+            self._on_commit(None)  # the hook fails, so no commit: close what it opened now
+            raise CleanupIncompleteError(f"{len(left)} things of this hub left: see the log")
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         hub = self._hub()
@@ -280,7 +323,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         if problems := hub.store.problems:
             event.add_status(ops.BlockedStatus(describe_problems(problems)))
 
-    def _on_commit(self, _: ops.EventBase) -> None:
+    def _on_commit(self, _: ops.EventBase | None) -> None:
         if self._opened is not None:
             self._opened.store.close()
             self._opened = None

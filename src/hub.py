@@ -221,7 +221,12 @@ class Hub:
             steps = plan(observation, desired, self.owner, scope, known)
             trust_steps = plan_truststores(observation, _served(steps), truststore, self.owner)
             applier = Applier(
-                self.gateway, desired, self.owner, previous, self.max_concurrent_writes
+                self.gateway,
+                desired,
+                self.owner,
+                previous,
+                self.max_concurrent_writes,
+                access_missing=lambda: bool(self._missing_permissions()),
             )
             outcome = Outcome()
             current = [step for step in trust_steps if not step.retired]

@@ -60,7 +60,7 @@ from core.manifest import (
     render_manifest,
 )
 from core.properties import SparkProperties
-from k8s import AlreadyExistsError, ForbiddenError, KubeError
+from k8s import AlreadyExistsError, ForbiddenError, KubeError, UnavailableError
 
 if TYPE_CHECKING:  # the client is imported only where a hook first talks to the API (`k8s`)
     from k8s.gateway import KubeGateway
@@ -219,9 +219,7 @@ class AccountManager:
         except ForbiddenError:
             raise
         except KubeError as error:
-            problems.append(
-                f"{RELATION_NAME}: cannot list provided accounts ({error.reason}); {RETRY_HINT}"
-            )
+            _report(problems, f"{RELATION_NAME}: cannot list provided accounts", error)
             return None
 
     # -- ensure -----------------------------------------------------------------------------------
@@ -278,6 +276,11 @@ class AccountManager:
             problem = self._refusal(first) or self._create(first, ours, full)
         except ForbiddenError:
             raise
+        except UnavailableError as error:  # an outage: the hub's own status names it
+            logger.warning(
+                "%s: account %s waits for the API (%s)", first.source, ref, error.reason
+            )
+            return None
         except KubeError as error:
             return (
                 f"{first.source}: cannot create account {ref} yet ({error.reason}); {RETRY_HINT}"
@@ -402,8 +405,9 @@ class AccountManager:
         except ForbiddenError:
             raise
         except KubeError as error:
-            reason = error.reason
-            return f"{RELATION_NAME}: cannot release account {ref} yet ({reason}); {RETRY_HINT}"
+            problems: list[str] = []
+            _report(problems, f"{RELATION_NAME}: cannot release account {ref} yet", error)
+            return problems[0] if problems else None
         return None
 
     def release(self, ref: AccountRef) -> list[str]:
@@ -446,14 +450,31 @@ class AccountManager:
         """Release every account this hub created (the application is being removed).
 
         Returns:
-            Problems (accounts that could not be released yet).
+            What is left: the accounts that could not be released yet, and why.
+
+        Raises:
+            KubeError: the provided accounts cannot be listed.
         """
-        problems = []
+        left = []
         for ref in sorted(self.provided()):
-            problem = self._release_quietly(ref)
-            if problem:
-                problems.append(problem)
-        return problems
+            try:
+                self.release(ref)
+            except KubeError as error:
+                left.append(f"account {ref} ({error.reason})")
+        return left
+
+
+def _report(problems: list[str], what: str, error: KubeError) -> None:
+    """Add `what` failed as a problem to show, unless the API is unavailable.
+
+    An outage is named by the hub's own status (Maintenance, "retrying: ..."), and every
+    relation waits for it alike: a Blocked status would ask the operator to fix what is not
+    broken.
+    """
+    if isinstance(error, UnavailableError):
+        logger.warning("%s: %s; %s", what, error.reason, RETRY_HINT)
+        return
+    problems.append(f"{what} ({error.reason}); {RETRY_HINT}")
 
 
 def _taken(want: Want, holder: Want) -> str:

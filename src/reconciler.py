@@ -18,8 +18,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -269,6 +270,7 @@ class Applier:
         owner: Owner,
         previous: Mapping[str, AppliedRow],
         max_concurrent_writes: int = MAX_CONCURRENT_WRITES_DEFAULT,
+        access_missing: Callable[[], bool] | None = None,
     ) -> None:
         """Create an applier for one pass.
 
@@ -279,6 +281,10 @@ class Applier:
             previous: applied rows from the store (for attempt counts).
             max_concurrent_writes: accounts written at once; 1 writes them one by one in the
                 calling thread.
+            access_missing: whether the hub lacks a permission it needs (an access review),
+                asked once, at the first 403: if so the 403 stops the pass (`juju trust`);
+                if not, it is that account's (or namespace's) error, as a quota's is. By
+                default every 403 stops the pass.
         """
         if max_concurrent_writes < 1:
             raise ValueError("max_concurrent_writes must be at least 1")
@@ -289,6 +295,9 @@ class Applier:
         self._owner = owner
         self._previous = previous
         self._unavailable = 0
+        self._review = access_missing or (lambda: True)
+        self._missing: bool | None = None
+        self._review_lock = threading.Lock()
 
     def apply_truststores(
         self, steps: Iterable[TrustStep], truststore: TrustStore | None, outcome: Outcome
@@ -298,7 +307,12 @@ class Applier:
             try:
                 self._apply_truststore(step, truststore, outcome)
             except ForbiddenError:
-                raise
+                if self.access_missing():
+                    raise
+                outcome.truststore_errors.append(f"{step.namespace}: 403 forbidden")
+                logger.warning(
+                    "truststore of %s: forbidden (not a missing permission)", step.namespace
+                )
             except KubeError as error:
                 outcome.truststore_errors.append(f"{step.namespace}: {error.reason}")
                 logger.warning("truststore of %s: %s", step.namespace, error.reason)
@@ -382,13 +396,27 @@ class Applier:
                 return result, None
             state, version = self._settle(step, result)
             result.rows.append(self._row(step.ref, state, version))
-        except ForbiddenError:
-            raise
+        except ForbiddenError as error:
+            if self.access_missing():
+                raise
+            if step.action is not Action.DELETE:  # e.g. a namespace's quota: its own error
+                result.rows.append(self._row(step.ref, AccountState.ERROR, "", error))
+            return result, error
         except KubeError as error:
             state = AccountState.INVALID if isinstance(error, InvalidError) else AccountState.ERROR
             result.rows.append(self._row(step.ref, state, "", error))
             return result, error
         return result, None
+
+    def access_missing(self) -> bool:
+        """Whether the hub lacks a permission (reviewed once per pass; any doubt says yes)."""
+        with self._review_lock:
+            if self._missing is None:
+                try:
+                    self._missing = self._review()
+                except KubeError:  # cannot tell: the pass stops as for a missing permission
+                    return True
+            return self._missing
 
     def _settle(self, step: Step, outcome: Outcome) -> tuple[AccountState, str]:
         """Bring one account's Secret to the desired data; returns its state and version."""
@@ -467,15 +495,28 @@ class Applier:
         )
 
 
-def remove_owned(gateway: KubeGateway, owner: Owner) -> int:
-    """Delete every Secret `owner` wrote (its application is going away); returns how many.
+def remove_owned(gateway: KubeGateway, owner: Owner) -> list[str]:
+    """Delete every Secret `owner` wrote (its application is going away).
 
-    Needs no store: what is ours is read from the cluster (our owner annotation).
+    Needs no store: what is ours is read from the cluster (our owner annotation). Every
+    delete is tried, whatever the others answer.
+
+    Returns:
+        The Secrets left (`<namespace>/<name>`, with why), [] when all are gone.
+
+    Raises:
+        KubeError: they cannot be listed (so what is left is not known).
     """
     listed = gateway.list_hub_secrets()
     ours = [(s.ref, secret_name(s.ref.name)) for s in listed.accounts if owner.owns(s)]
     ours += [(AccountRef(t.namespace, ""), t.name) for t in listed.truststores if owner.owns(t)]
+    left = []
     for ref, name in ours:
-        gateway.delete_secret(ref, name)
-    logger.info("application removed: deleted %d Secrets of ours", len(ours))
-    return len(ours)
+        try:
+            gateway.delete_secret(ref, name)
+        except KubeError as error:
+            left.append(f"Secret {ref.namespace}/{name} ({error.reason})")
+    logger.info(
+        "application removed: deleted %d of %d Secrets of ours", len(ours) - len(left), len(ours)
+    )
+    return left

@@ -54,7 +54,8 @@ released with (relation ids are never reused in a model)."""
 JUJU_APP_LABEL = "app.kubernetes.io/name"
 """The label Juju puts on every pod of an application: `<application>`."""
 PROVIDED_LABEL = "integration-hub/provided-by"
-"""On the ServiceAccounts the hub created: the hub's application name (for one list call)."""
+"""On the ServiceAccounts, Roles and RoleBindings the hub created: the hub's application name
+(one list call finds its accounts; `kubectl -l` finds them all after a forced removal)."""
 
 SPARK8T_LABELS: dict[str, str] = {GENERATED_BY: SPARK8T, MANAGED_BY: SPARK8T}
 RBAC = "rbac.authorization.k8s.io"
@@ -217,7 +218,8 @@ def account_bodies(ref: AccountRef, mark: Mark) -> list[dict[str, Any]]:
     bodies = spark8t_bodies(ref)
     for body in bodies:
         body["metadata"]["annotations"] = mark.annotations
-    bodies[0]["metadata"]["labels"] |= mark.provided_label
+        if body["kind"] != "Secret":  # the account's own configuration is its user's
+            body["metadata"]["labels"] |= mark.provided_label
     return bodies
 
 
