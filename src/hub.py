@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from core.cluster import Account, AccountRef, LiveSecret, Owner, secret_name
 from core.config import MAX_CONCURRENT_WRITES_DEFAULT, Scope
 from core.inputs import Incomplete, Invalid, SourceResult
-from core.masking import shown_value
+from core.masking import plain_keys, shown_value
 from core.properties import Contribution, SparkProperties, decode_key, looks_sensitive
 from core.values import largest_source, oversized, screen_all
 from k8s import WATCH_PERMISSIONS, ForbiddenError, KubeError, UnavailableError
@@ -416,7 +416,7 @@ class Hub:
         live = self.gateway.get_secret(ref.namespace, secret_name(ref.name))
         if live is None or not self._carries_our_marks(live):
             return None
-        sensitive = {row["key"] for row in self.store.desired_keys() if row["sensitive"]}
+        plain = plain_keys(self.store.desired_keys())
         shown: dict[str, str] = {}
         for encoded, value in sorted(live.data.items()):
             try:
@@ -426,7 +426,7 @@ class Hub:
             if value is None:
                 shown[key] = "<not UTF-8>"
                 continue
-            credential = key in sensitive or looks_sensitive(key)
+            credential = key not in plain or looks_sensitive(key)
             shown[key] = shown_value(value, credential, reveal)
         return shown
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.properties import is_property_key
-from core.values import shorten, text_problem
+from core.values import quoted_key, shorten, text_problem
 
 MAX_CONCURRENT_WRITES_DEFAULT = 8
 """Secrets written at once by default (chosen from docs/benchmark.md)."""
@@ -182,7 +182,7 @@ def parse_spark_properties(text: str) -> dict[str, str]:
             )
         if not is_property_key(key):
             raise ConfigError(
-                f"spark-properties line {number}: {shorten(key)!r} is not a Spark "
+                f"spark-properties line {number}: {quoted_key(key)} is not a Spark "
                 "property key (`spark.` then letters, digits and `_*.-/@`)"
             )
         if key.startswith(IDENTITY_PREFIXES):

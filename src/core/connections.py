@@ -115,6 +115,9 @@ def _url(value: str, schemes: tuple[str, ...], allow_bare: bool) -> SplitResult:
         raise ValueError(f"not a URL (expected {schemes[0]}://host[:port])")
     parsed = urlsplit(f"//{value}" if bare else value)
     if not bare and parsed.scheme.lower() not in schemes:
+        if not value.lower().startswith(f"{parsed.scheme.lower()}://"):
+            # `admin:hunter2@gw/?next=http://x`: what urlsplit takes for a scheme is user-info
+            raise ValueError(f"not a URL (expected {schemes[0]}://host[:port])")
         raise ValueError(f"unsupported scheme {parsed.scheme!r} (expected {' or '.join(schemes)})")
     try:
         parsed.port  # noqa: B018 - validates the port

@@ -8,7 +8,7 @@ first (`PropertyFile._parse_options`: quotes dropped, split at `-D` and `=`).
 
 This module owns what the hub decides for each character class, so that every value reaches
 the JVM exactly as its source gave it, or is refused with a message naming the source and the
-property (never the value):
+property (never any part of a value: `quoted_key` quotes what may be a key):
 
 | class | in a key | in a value |
 |---|---|---|
@@ -132,9 +132,38 @@ def unescape_value(text: str) -> str:
 
 
 def shorten(text: str, limit: int = 40) -> str:
-    """The start of `text`, printable: a pasted credential never lands whole in a status."""
+    """The start of `text`, printable, for a message about text that is never a credential.
+
+    For names and patterns only (namespaces, accounts, a database name): it shows up to
+    `limit - 1` characters, so text that may hold a value goes through `quoted_key` instead.
+    """
     shown = "".join(char if char.isprintable() else f"\\x{ord(char):02x}" for char in text)
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+_KEY_PREFIX = "spark."
+_KEY_CHARS = re.compile(r"[A-Za-z0-9_*.\-/@]*")
+
+
+def quoted_key(text: str, limit: int = 40) -> str:
+    """What a message may quote of text given as a property key: never any part of a value.
+
+    A `key=value` line may not be what it seems: `java.util.Properties` also ends a key at the
+    first `:` or blank (`spark.hadoop.fs.s3a.secret.key:wJalr…` is a key and its value), and a
+    line may be a pasted credential (`c2VjcmV0=`). So only a leading `spark.` and the property
+    key characters after it are quoted, at most `limit - 1` of them, and `…` marks anything
+    left out; text that does not start with `spark.` is quoted as `'…'`.
+
+    Returns:
+        The quote, in single quotes (`'spark.hadoop.fs.s3a.secret.key…'`).
+    """
+    if not text.startswith(_KEY_PREFIX):
+        return "'…'"
+    end = _KEY_CHARS.match(text, len(_KEY_PREFIX))
+    key = text[: end.end()] if end else _KEY_PREFIX
+    if key == text and len(key) <= limit:
+        return f"'{key}'"
+    return f"'{key[: limit - 1]}…'"
 
 
 def screen(result: SourceResult) -> SourceResult:
@@ -143,7 +172,7 @@ def screen(result: SourceResult) -> SourceResult:
         return result
     for key, value in result.properties.items():
         if problem := key_problem(key):
-            return Invalid(result.source.value, f"property key {shorten(key)!r} {problem}")
+            return Invalid(result.source.value, f"property key {quoted_key(key)} {problem}")
         if problem := value_problem(key, value, multiline=key in result.multiline):
             return Invalid(result.source.value, f"the value of `{key}` {problem}")
     return result

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from core.config import HubConfig
-from core.properties import Contribution, Source, looks_sensitive
+from core.masking import operator_credentials
+from core.properties import Contribution, Source
 
 
 def render_options(config: HubConfig) -> Contribution | None:
@@ -25,9 +26,12 @@ def render_options(config: HubConfig) -> Contribution | None:
 
 
 def render_spark_properties(config: HubConfig) -> Contribution | None:
-    """The operator's `spark-properties`, which win over every other source."""
+    """The operator's `spark-properties`, which win over every other source.
+
+    Every value is a credential to the hub (masked in every output) but those of the few keys
+    that never hold one (`core.masking.NEVER_SECRET`).
+    """
     if not config.spark_properties:
         return None
     properties = dict(config.spark_properties)
-    sensitive = frozenset(key for key in properties if looks_sensitive(key))
-    return Contribution(Source.SPARK_PROPERTIES, properties, sensitive)
+    return Contribution(Source.SPARK_PROPERTIES, properties, operator_credentials(properties))

@@ -10,6 +10,9 @@
   annotation is the hub's own consistent write and is ignored (no hot loop); one whose data no
   longer matches (a hand edit), a `DELETED` one, or one that lost our owner annotation wakes
   the charm. Other owners' Secrets are none of our business.
+
+The watch loop gives the filters only objects `watcher.events` has checked; the functions here
+still read every field defensively, so a shape nobody checked yields "changed", never a crash.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ def data_hash(data: Mapping[str, str]) -> str:
 def live_hash(secret: Mapping[str, Any]) -> str | None:
     """The hash of a Secret's live `data`; None when a value is not base64 of UTF-8 text."""
     decoded: dict[str, str] = {}
-    for key, value in (secret.get("data") or {}).items():
+    data = secret.get("data") or {}
+    if not isinstance(data, Mapping):
+        return None
+    for key, value in data.items():
         try:
             decoded[key] = base64.b64decode(value, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, TypeError, ValueError):
@@ -53,22 +59,22 @@ def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    annotations = _metadata(obj).get("annotations")
+    return annotations if isinstance(annotations, dict) else {}
+
+
 def object_key(obj: Mapping[str, Any]) -> str:
     """`namespace/name` of an object (for logs and notice reasons: never its content)."""
     metadata = _metadata(obj)
     return f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
 
 
-def resource_version(obj: Mapping[str, Any]) -> str | None:
-    """The object's resourceVersion, if any."""
-    value = _metadata(obj).get("resourceVersion")
-    return str(value) if value else None
-
-
 class AccountFilter:
     """Spark service accounts: appearing and disappearing accounts wake the charm."""
 
     name = "accounts"
+    kind = "ServiceAccount"
     resource = "serviceaccounts"
     selector = SPARK8T_SELECTOR
 
@@ -93,6 +99,7 @@ class SecretFilter:
     """
 
     name = "secrets"
+    kind = "Secret"
     resource = "secrets"
     selector = HUB_SECRET_SELECTOR
 
@@ -101,8 +108,7 @@ class SecretFilter:
         self._ours: set[str] = set()
 
     def _is_ours(self, obj: Mapping[str, Any]) -> bool:
-        annotations = _metadata(obj).get("annotations") or {}
-        return isinstance(annotations, dict) and annotations.get(OWNER_ANNOTATION) == self.owner
+        return _annotations(obj).get(OWNER_ANNOTATION) == self.owner
 
     def reset(self) -> None:
         """Forget the Secrets known to be ours (before a new list)."""
@@ -127,7 +133,6 @@ class SecretFilter:
             self._ours.discard(key)
             return f"secret {key} is no longer ours" if was_ours else None
         self._ours.add(key)
-        annotations = _metadata(obj).get("annotations") or {}
-        if live_hash(obj) == annotations.get(HASH_ANNOTATION):
+        if live_hash(obj) == _annotations(obj).get(HASH_ANNOTATION):
             return None
         return f"secret {key} edited"

@@ -7,25 +7,35 @@ Only when the server says that version is gone (410, as an HTTP status or an `ER
 the collection listed again, and the charm notified once, since things may have changed while
 not watching. Failures back off exponentially (0.2 s to 30 s); an attempt that delivered an
 event, or stayed connected for half a second, resets the backoff.
+
+Every event and listed object is checked (`watcher.events`) before a filter sees it: a
+malformed one is logged by kind of problem (never a value; each kind at most once a minute)
+and skipped, and the stream goes on. Anything else that goes wrong in the thread is a bug: the
+thread records it (`failure`) and tells the service, which exits so Pebble restarts the whole
+process at once, instead of leaving a process alive with one watch dead.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
+import os
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from contextlib import closing
 from typing import Any, Protocol
 
-from watcher.filters import resource_version
+from watcher.events import MalformedError, check_event, check_object
 from watcher.kube import Client, GoneError, KubeError, StreamError
 
 logger = logging.getLogger(__name__)
 
 HEALTHY_AFTER = 0.5
 """An attempt connected for this long counts as a success (resets the backoff)."""
+MALFORMED_LOG_EVERY = 60.0
+"""Each kind of malformed event is logged at most once in this many seconds (then counted)."""
 
 FAILURES = (KubeError, StreamError, OSError, http.client.HTTPException, ValueError)
 
@@ -34,6 +44,7 @@ class Filter(Protocol):
     """Decides which events of one resource wake the charm (see `watcher.filters`)."""
 
     name: str
+    kind: str
     resource: str
     selector: str
 
@@ -74,6 +85,20 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def describe_crash(error: BaseException) -> str:
+    """An unexpected exception: its type and where it was raised, never its message.
+
+    The message of an exception nobody expected may quote anything, Secret data included.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    last = frames[-1]
+    return (
+        f"{type(error).__name__} in {last.name} ({os.path.basename(last.filename)}:{last.lineno})"
+    )
+
+
 class WatchLoop(threading.Thread):
     """Lists and watches one resource until stopped, waking the charm on relevant events.
 
@@ -85,6 +110,8 @@ class WatchLoop(threading.Thread):
         watch_timeout: `timeoutSeconds` of each watch request.
         page_size: `limit` of each list page.
         backoff: the retry delays.
+        on_failure: called with the loop's name when the thread dies of an unexpected
+            exception (after `failure` is set).
     """
 
     def __init__(
@@ -96,6 +123,7 @@ class WatchLoop(threading.Thread):
         watch_timeout: int = 300,
         page_size: int = 500,
         backoff: Backoff | None = None,
+        on_failure: Callable[[str], None] = lambda name: None,
     ) -> None:
         super().__init__(name=f"watch-{filter_.name}", daemon=True)
         self.client = client
@@ -113,12 +141,31 @@ class WatchLoop(threading.Thread):
         self._relist_reason: str | None = None
         self._healthy = False
         self._connected_since: float | None = None
+        self.on_failure = on_failure
+        self.failure: str | None = None
+        """Set when the thread died of an unexpected exception: its type and place."""
+        self.malformed = 0
+        """Events and listed objects skipped as malformed."""
+        self._malformed_logged: dict[str, float] = {}
 
     def stop(self) -> None:
         """Ask the loop to end (the caller also closes the client's connections)."""
         self.stopping.set()
 
     def run(self) -> None:
+        """Watch until stopped; an unexpected exception ends the thread and is reported."""
+        try:
+            self._watch_forever()
+        except BaseException as error:  # a bug: the process must go down, not limp on
+            if self.stopping.is_set():
+                return
+            self.failure = describe_crash(error)
+            self.connected = False
+            self.state = f"failed: {self.failure}"
+            logger.critical("%s watch thread failed: %s", self.filter.name, self.failure)
+            self.on_failure(self.filter.name)
+
+    def _watch_forever(self) -> None:
         """Loop: (re)list when needed, watch, and back off after failures."""
         while not self.stopping.is_set():
             self._healthy = False
@@ -156,7 +203,7 @@ class WatchLoop(threading.Thread):
         self.state = "listing"
         self.filter.reset()
         rv = self.client.list(
-            self.filter.resource, self.filter.selector, self.page_size, self.filter.seed
+            self.filter.resource, self.filter.selector, self.page_size, self._seed
         )
         if not rv:
             raise StreamError("list answered without a resourceVersion")
@@ -194,14 +241,44 @@ class WatchLoop(threading.Thread):
             if since is not None and time.monotonic() - since >= HEALTHY_AFTER:
                 self._healthy = True
 
-    def _dispatch_event(self, event: Mapping[str, Any]) -> None:
-        obj = event["object"]
-        rv = resource_version(obj)
-        if rv:
-            self.resource_version = rv
-        kind = str(event.get("type"))
-        if kind == "BOOKMARK":
+    def _seed(self, item: Any) -> None:
+        """Teach the filter a listed object, or skip it if it is malformed."""
+        try:
+            obj = check_object(item, self.filter.kind)
+        except MalformedError as error:
+            self._skip("listed object", error.problem)
             return
-        reason = self.filter.reason(kind, obj)
+        self.filter.seed(obj)
+
+    def _dispatch_event(self, event: Mapping[str, Any] | MalformedError) -> None:
+        if isinstance(event, MalformedError):
+            self._skip("event", event.problem)
+            return
+        try:
+            checked = check_event(event, self.filter.kind)
+        except MalformedError as error:
+            self._skip("event", error.problem)
+            return
+        if checked.resource_version:
+            self.resource_version = checked.resource_version
+        if checked.type == "BOOKMARK":
+            return
+        reason = self.filter.reason(checked.type, checked.object)
         if reason is not None:
             self.wake(reason)
+
+    def _skip(self, what: str, problem: str) -> None:
+        """Count a malformed event or object; log each kind of problem once a minute at most."""
+        self.malformed += 1
+        now = time.monotonic()
+        last = self._malformed_logged.get(f"{what}: {problem}")
+        if last is not None and now - last < MALFORMED_LOG_EVERY:
+            return
+        self._malformed_logged[f"{what}: {problem}"] = now
+        logger.warning(
+            "%s watch: skipped a malformed %s (%s); %d skipped since start",
+            self.filter.name,
+            what,
+            problem,
+            self.malformed,
+        )

@@ -100,6 +100,7 @@ class Debouncer:
         self._pending: list[str] = []
         self._next_allowed = float("-inf")
         self._failures = 0
+        self._interrupted = False
         self.sent = 0
 
     def wake(self, reason: str) -> None:
@@ -108,11 +109,23 @@ class Debouncer:
             self._pending.append(reason)
             self._cond.notify_all()
 
+    def interrupt(self) -> None:
+        """End the current `step` at once, sending nothing (thread-safe).
+
+        A watch thread that dies calls it, so the main loop sees the death now, not a tick later.
+        """
+        with self._cond:
+            self._interrupted = True
+            self._cond.notify_all()
+
     def _take_due(self, timeout: float) -> list[str]:
         """Wait up to `timeout` for a notice to be due; return its reasons (or nothing)."""
         with self._cond:
             deadline = self._clock() + timeout
             while True:
+                if self._interrupted:
+                    self._interrupted = False
+                    return []
                 now = self._clock()
                 if self._pending and now >= self._next_allowed:
                     reasons, self._pending = self._pending, []

@@ -1,4 +1,11 @@
-"""The watcher service: two watch threads, the debouncer and the heartbeat, until SIGTERM."""
+"""The watcher service: two watch threads, the debouncer and the heartbeat, until SIGTERM.
+
+A process with a dead thread is worse than a dead process: Pebble restarts a process that
+exits at once, but a half-alive one only after its health check has failed three times (about
+90 s), and meanwhile changes go unnoticed. So when a watch thread dies of an unexpected
+exception, or anything unexpected escapes the main loop, the service logs what (the type and
+the place, never the message) and exits with `EXIT_FAILED`.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ from watcher.filters import AccountFilter, SecretFilter
 from watcher.followup import FollowUp
 from watcher.health import BEAT_EVERY, Heartbeat, check
 from watcher.kube import Client
-from watcher.loop import WatchLoop
+from watcher.loop import WatchLoop, describe_crash
 from watcher.notify import Debouncer, PebbleNotifier
 from watcher.settings import Settings, SettingsError, heartbeat_path
 
@@ -25,6 +32,10 @@ logger = logging.getLogger("watcher")
 USAGE = "usage: python3 -m watcher [--check]"
 TICK = 1.0
 """How often the main loop looks at the watches' state (the heartbeat is rate-limited)."""
+EXIT_FAILED = 1
+"""The exit status after a watch thread or the main loop failed unexpectedly."""
+EXIT_USAGE = 2
+"""The exit status for bad arguments or settings (restarting does not help)."""
 
 
 class Watcher:
@@ -53,6 +64,7 @@ class Watcher:
                 self._on_listed,
                 watch_timeout=settings.watch_timeout,
                 page_size=settings.page_size,
+                on_failure=lambda name: self.debouncer.interrupt(),
             )
             for filter_ in (AccountFilter(), SecretFilter(settings.owner))
         ]
@@ -71,8 +83,12 @@ class Watcher:
             {loop.filter.name: loop.state for loop in self.loops},
         )
 
-    def run(self) -> None:
-        """Start the watches and send notices until interrupted (SIGTERM → SystemExit)."""
+    def run(self) -> int:
+        """Start the watches and send notices until interrupted (SIGTERM → SystemExit).
+
+        Returns:
+            `EXIT_FAILED` once a watch thread has died (the only way it returns).
+        """
         logger.info(
             "watching %s for Spark accounts and the Secrets of %s",
             self.settings.endpoint,
@@ -83,11 +99,25 @@ class Watcher:
         try:
             while True:
                 self.debouncer.step(min(TICK, BEAT_EVERY))
+                if (dead := self._dead_loop()) is not None:
+                    logger.critical(
+                        "exiting: the %s watch thread died (%s); Pebble restarts the watcher",
+                        dead.filter.name,
+                        dead.failure or "ended",
+                    )
+                    return EXIT_FAILED
                 if (reason := self.follow_up.due()) is not None:
                     self.debouncer.wake(f"follow-up: {reason}")
                 self._beat()
         finally:
             self.stop()
+
+    def _dead_loop(self) -> WatchLoop | None:
+        """A watch thread that died (of a failure, or that ended without being stopped)."""
+        for loop in self.loops:
+            if loop.failure is not None or not loop.is_alive():
+                return loop
+        return None
 
     def stop(self) -> None:
         """Stop the watch threads and close their connections."""
@@ -120,7 +150,7 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
         return run_check(environment)
     if argv:
         print(USAGE, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -130,10 +160,12 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
         settings = Settings.from_env(environment)
     except SettingsError as error:
         logger.error("cannot start: %s", error)
-        return 2
+        return EXIT_USAGE
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        Watcher(settings, environment).run()
+        return Watcher(settings, environment).run()
     except KeyboardInterrupt:
-        pass
-    return 0
+        return 0
+    except Exception as error:  # a bug: exit, so Pebble restarts the process at once
+        logger.critical("exiting: the watcher failed (%s)", describe_crash(error))
+        return EXIT_FAILED

@@ -69,7 +69,7 @@ REFUSED_CONFIG = [
     ),
     pytest.param(
         {"spark-properties": "spark.a:b=1"},
-        "config: spark-properties line 1: 'spark.a:b' is not a Spark property key",
+        "config: spark-properties line 1: 'spark.a…' is not a Spark property key",
         id="colon-in-key",
     ),
     pytest.param(

@@ -20,6 +20,7 @@ from core.properties import data_hash
 from tests.cluster.helpers import OWNER, SPARK8T, add_account, make_hub, options, run
 from tests.cluster.watcher_process import Notice
 from tests.kube_server import Fault, KubeServer
+from tests.kube_server.watch import crafted_event, inject_line
 
 NOTICE_KEY = "canonical.com/spark-integration-hub/changed"
 OTHER_OWNER = "11111111-1111-4111-8111-111111111111/another-hub"
@@ -354,3 +355,228 @@ def test_a_malformed_follow_up_request_is_ignored(kube_server, start_watcher, tm
     assert not mentions(watcher.notices(), "follow-up")
     assert "malformed" in watcher.log() or "bad delay" in watcher.log()
     assert watcher.process.poll() is None
+
+
+# -- malformed events and dead threads ----------------------------------------------------------
+
+CANARY = "hunter2-canary"
+"""A value inside a malformed event or an exception: it must never reach the log."""
+
+
+def _secret_with(**changes) -> dict:
+    secret = hub_secret({"spark.a": CANARY}, name="mangled")
+    secret.update(changes)
+    return secret
+
+
+def _meta_with(**changes) -> dict:
+    secret = hub_secret({"spark.a": CANARY}, name="mangled")
+    secret["metadata"] = {**secret["metadata"], **changes}
+    return secret
+
+
+MALFORMED_SECRET_EVENTS = [
+    pytest.param(
+        crafted_event("MODIFIED", _secret_with(data=[CANARY])),
+        "data is not a mapping of strings",
+        id="data-list",
+    ),
+    pytest.param(
+        crafted_event("ADDED", _secret_with(data=CANARY)),
+        "data is not a mapping of strings",
+        id="data-string",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _secret_with(data={"spark.a": 7})),
+        "data is not a mapping of strings",
+        id="data-number-value",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _secret_with(data={"a": {"b": CANARY}})),
+        "data is not a mapping of strings",
+        id="data-nested",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", CANARY), "event object is not a mapping", id="object-string"
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _secret_with(metadata=[CANARY])),
+        "metadata is not a mapping",
+        id="metadata-list",
+    ),
+    pytest.param(
+        crafted_event("DELETED", _meta_with(name={"n": CANARY})),
+        "metadata.name is not an object name",
+        id="name-object",
+    ),
+    pytest.param(
+        crafted_event("DELETED", _meta_with(name=CANARY + "\nsecret x edited")),
+        "metadata.name is not an object name",
+        id="name-newline",
+    ),
+    pytest.param(
+        crafted_event("ADDED", _meta_with(namespace=None)),
+        "metadata.namespace is not a namespace name",
+        id="namespace-missing",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _meta_with(resourceVersion={"rv": CANARY})),
+        "resourceVersion is not a short printable string",
+        id="rv-object",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _meta_with(resourceVersion=12)),
+        "resourceVersion is not a short printable string",
+        id="rv-number",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _meta_with(annotations=[CANARY])),
+        "metadata.annotations is not a mapping of strings",
+        id="annotations-list",
+    ),
+    pytest.param(
+        crafted_event("MODIFIED", _secret_with(kind="ConfigMap")),
+        "object is not a Secret",
+        id="wrong-kind",
+    ),
+    pytest.param(
+        crafted_event(["MODIFIED"], _secret_with()),
+        "event type is not ADDED, MODIFIED, DELETED or BOOKMARK",
+        id="type-list",
+    ),
+    pytest.param(
+        crafted_event("BOOKMARK", {"metadata": {}}),
+        "bookmark without a resourceVersion",
+        id="bookmark-empty",
+    ),
+    pytest.param(
+        b'{"type":"MODIFIED","object":{"data":"' + CANARY.encode() + b'"\n',
+        "event is not JSON",
+        id="not-json",
+    ),
+    pytest.param(
+        b"[" * 100_000 + b"]" * 100_000 + b"\n", "event nested too deeply", id="deep-json"
+    ),
+    pytest.param(json.dumps([CANARY]).encode() + b"\n", "event is not a mapping", id="json-array"),
+    pytest.param(
+        b'{"type":"ADDED","object":{"data":"' + b"A" * (5 * 2**20) + b'"}}\n',
+        "event over 4 MiB",
+        id="over-4-mib",
+    ),
+]
+
+
+def watch_requests(server: KubeServer, resource: str) -> int:
+    return server.count("GET", f"/api/v1/{resource}", watch=True)
+
+
+@pytest.mark.parametrize(("line", "problem"), MALFORMED_SECRET_EVENTS)
+def test_a_malformed_secret_event_is_logged_skipped_and_the_stream_goes_on(
+    kube_server, start_watcher, line, problem
+):
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    watches = watch_requests(kube_server, "secrets")
+    inject_line(kube_server.store, "Secret", line)
+    kube_server.put(hub_secret({"x": "1"}, name="sentinel", digest="0" * 64))  # after it
+    watcher.wait_mentioning("integrator-hub-conf-sentinel edited", after=before)
+    assert [n.reason for n in watcher.notices()[before:]] == [
+        "secret team-a/integrator-hub-conf-sentinel edited"
+    ]
+    log = watcher.log()
+    assert f"secrets watch: skipped a malformed event ({problem})" in log
+    assert CANARY not in log
+    assert "reconnecting" not in log  # the same stream went on
+    assert watch_requests(kube_server, "secrets") == watches
+    assert watcher.process.poll() is None
+    assert json.loads(watcher.heartbeat.read_text())["watches"]["secrets"] == "watching"
+
+
+MALFORMED_ACCOUNT_EVENTS = [
+    pytest.param(
+        crafted_event("ADDED", {"metadata": CANARY}),
+        "metadata is not a mapping",
+        id="metadata-string",
+    ),
+    pytest.param(
+        crafted_event("ADDED", {"metadata": {"namespace": "team-a"}}),
+        "metadata.name is not an object name",
+        id="no-name",
+    ),
+    pytest.param(
+        crafted_event("DELETED", {"kind": "Secret", "metadata": {"name": "a", "namespace": "b"}}),
+        "object is not a ServiceAccount",
+        id="wrong-kind",
+    ),
+    pytest.param(
+        crafted_event("ADDED", {"metadata": {"name": "a", "namespace": "b", "labels": {"x": 1}}}),
+        "metadata.labels is not a mapping of strings",
+        id="labels-number",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "problem"), MALFORMED_ACCOUNT_EVENTS)
+def test_a_malformed_account_event_wakes_nobody_and_the_stream_goes_on(
+    kube_server, start_watcher, line, problem
+):
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    inject_line(kube_server.store, "ServiceAccount", line)
+    account(kube_server, "sentinel")
+    watcher.wait_mentioning("team-a/sentinel added", after=before)
+    assert [n.reason for n in watcher.notices()[before:]] == ["account team-a/sentinel added"]
+    assert f"accounts watch: skipped a malformed event ({problem})" in watcher.log()
+    assert CANARY not in watcher.log()
+    assert "reconnecting" not in watcher.log()
+
+
+def test_a_flood_of_malformed_events_is_logged_once_and_counted(kube_server, start_watcher):
+    watcher = start_watcher()
+    before = len(watcher.notices())
+    for _ in range(200):
+        inject_line(kube_server.store, "Secret", MALFORMED_SECRET_EVENTS[0].values[0])
+    kube_server.put(hub_secret({"x": "1"}, name="sentinel", digest="0" * 64))
+    watcher.wait_mentioning("integrator-hub-conf-sentinel edited", after=before)
+    assert watcher.log().count("skipped a malformed event") == 1
+
+
+BUG_IN_THE_SECRETS_FILTER = f"""
+import watcher.filters
+real_reason = watcher.filters.SecretFilter.reason
+def reason(self, kind, obj):
+    if obj["metadata"]["name"] == "integrator-hub-conf-boom":
+        raise RuntimeError("a bug that quotes data: {CANARY}")
+    return real_reason(self, kind, obj)
+watcher.filters.SecretFilter.reason = reason
+"""
+
+
+def test_a_watch_thread_that_dies_takes_the_process_down_at_once(kube_server, start_watcher):
+    watcher = start_watcher(preamble=BUG_IN_THE_SECRETS_FILTER)
+    kube_server.put(hub_secret({"x": "1"}, name="boom"))
+    died = time.monotonic()
+    assert watcher.process.wait(timeout=5) == 1, watcher.log()
+    took = time.monotonic() - died
+    log = watcher.log()
+    assert "secrets watch thread failed: RuntimeError in reason" in log
+    assert "exiting: the secrets watch thread died" in log
+    assert CANARY not in log
+    assert took < 2.0, took  # not a tick of the main loop, nor Pebble's check, later
+    print(f"\nwatch thread died -> process exited in {took * 1000:.0f} ms")
+
+
+BUG_IN_THE_MAIN_LOOP = f"""
+import watcher.followup
+def due(self):
+    raise KeyError("{CANARY}")
+watcher.followup.FollowUp.due = due
+"""
+
+
+def test_a_failure_of_the_main_loop_exits_non_zero_without_its_message(start_watcher):
+    watcher = start_watcher(ready=False, preamble=BUG_IN_THE_MAIN_LOOP)
+    assert watcher.process.wait(timeout=10) == 1, watcher.log()
+    log = watcher.log()
+    assert "exiting: the watcher failed (KeyError in due" in log
+    assert CANARY not in log

@@ -2,7 +2,9 @@
 
 `pebble` is a fake that appends the time and its arguments to a file, so tests read the notices
 the charm would get. The `start_watcher` fixture (exported through tests/cluster/conftest.py)
-starts one; every process is stopped at the end of the test.
+starts one; every process is stopped at the end of the test. `start_watcher(preamble=...)`
+runs a few lines in the process before `python -m watcher` starts (to plant a bug: a test of
+what the process does when a thread dies of one).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def start_watcher(
     """Start the watcher against the test server; `ready` waits for its startup notice."""
     started: list[WatcherProcess] = []
 
-    def start(ready: bool = True, **extra: str) -> WatcherProcess:
+    def start(ready: bool = True, preamble: str | None = None, **extra: str) -> WatcherProcess:
         index = len(started)
         pebble = tmp_path / f"pebble-{index}"
         notices = tmp_path / f"notices-{index}.jsonl"
@@ -127,9 +129,13 @@ def start_watcher(
             **extra,
         }
         log = tmp_path / f"watcher-{index}.log"
+        command = [WATCHER_PYTHON, "-S", "-m", "watcher"]
+        if preamble is not None:  # then the same module, run as `-m` runs it
+            run = "import runpy\nrunpy.run_module('watcher', run_name='__main__', alter_sys=True)"
+            command = [WATCHER_PYTHON, "-S", "-c", f"{preamble}\n{run}"]
         with log.open("w") as log_handle:
             process = subprocess.Popen(
-                [WATCHER_PYTHON, "-S", "-m", "watcher"],
+                command,
                 cwd=SRC,
                 env=env,
                 stdout=log_handle,

@@ -6,13 +6,20 @@ resourceVersion (an ``ERROR`` event with a 410 ``Expired`` Status when that vers
 history), then follows live changes until ``timeoutSeconds``, server stop, or client disconnect.
 With selectors, a change that makes an object start matching is sent as ``ADDED`` and one that
 makes it stop matching as ``DELETED`` (with its previous content), as the real watch cache does.
+
+For tests of what a client does with an event no real server sends (an object that is not a
+mapping, Secret ``data`` that is a list, a line that is not JSON), :func:`inject_line` queues a
+hand-crafted line, sent once, as it is, by the next watch stream of its kind, ahead of the
+store's events that follow it. Nothing changes for a server no line was injected into.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import time
-from typing import Callable, Iterator
+import weakref
+from typing import Any, Callable, Iterator
 
 from tests.kube_server import errors
 from tests.kube_server.resources import ResourceType
@@ -32,6 +39,38 @@ def event_line(kind: str, raw_object: bytes) -> bytes:
 def error_line(error: errors.StatusError) -> bytes:
     """Encode an ``ERROR`` event carrying a Status."""
     return event_line("ERROR", encode(error.status()))
+
+
+_CRAFTED: weakref.WeakKeyDictionary[Store, list[tuple[str, bytes]]] = weakref.WeakKeyDictionary()
+"""Hand-crafted lines waiting for a watch stream, per store: (kind, line)."""
+
+
+def crafted_event(type_: Any, obj: Any) -> bytes:
+    """Encode ``{"type": type_, "object": obj}`` and a newline, whatever the values are."""
+    return json.dumps({"type": type_, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+
+def inject_line(store: Store, kind: str, line: bytes) -> None:
+    """Queue ``line`` for the next watch stream of ``kind`` (any namespace, any selector).
+
+    Args:
+        store: the server's store (``KubeServer.store``).
+        kind: the watched kind that receives it (``Secret``, ``ServiceAccount``).
+        line: the bytes sent as one chunk, unchanged (end it with a newline to make it whole).
+    """
+    with store.cond:
+        _CRAFTED.setdefault(store, []).append((kind, line))
+        store.cond.notify_all()
+
+
+def _take_crafted(store: Store, kind: str) -> list[bytes]:
+    """The lines injected for ``kind`` (the caller holds ``store.cond``); they are sent once."""
+    waiting = _CRAFTED.get(store)
+    if not waiting:
+        return []
+    taken = [line for k, line in waiting if k == kind]
+    waiting[:] = [(k, line) for k, line in waiting if k != kind]
+    return taken
 
 
 def _with_rv(entry: Entry, rv: int) -> bytes:
@@ -135,7 +174,7 @@ class WatchStream:
                 return [], True
             if self.cursor < self.store.floor:
                 return [error_line(errors.expired(self.cursor, self.store.floor + 1))], True
-            lines = self._drain()
+            lines = _take_crafted(self.store, self.rt.kind) + self._drain()
             remaining = deadline - time.monotonic()
             if lines or remaining <= 0:
                 return lines, remaining <= 0
