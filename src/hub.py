@@ -238,9 +238,12 @@ class Hub:
                 applier.apply_truststores(retirable(trust_steps, outcome), None, outcome)
         except ForbiddenError as error:
             try:
-                missing = self._missing_permissions() or [error.reason]
+                missing = self._missing_permissions()
             except UnavailableError as outage:
                 machine.reason = f"reconciling (retrying: {outage.reason})"
+                return self._finish(machine, trigger)
+            if not missing:  # a 403 the review does not explain (a proxy, an admission hook)
+                machine.reason = f"reconciling (retrying: 403 from API ({error.reason}))"
                 return self._finish(machine, trigger)
             machine.fire("block", trust_message(self.owner.app, missing))
             return self._finish(machine, trigger)

@@ -32,6 +32,7 @@ from tests.charm.test_integrations import (
     versions,
 )
 from tests.cluster.helpers import add_account, hub_secret
+from tests.unit.test_store import APPLIED_COLUMNS, JOURNAL_COLUMNS
 
 CANARY = "hunter2-hand-edit"
 """A value written by hand into the file: it must never reach a log line or a status."""
@@ -244,33 +245,9 @@ _COLUMNS = st.sampled_from(
     [
         ("meta", "key"),
         ("meta", "value"),
-        *[
-            ("applied", c)
-            for c in (
-                "key",
-                "state",
-                "hash",
-                "resource_version",
-                "attempts",
-                "last_error",
-                "updated_at",
-            )
-        ],
+        *[("applied", c) for c in APPLIED_COLUMNS],
         *[("accounts", c) for c in ("key", "namespace", "name", "uid", "in_scope")],
-        *[
-            ("journal", c)
-            for c in (
-                "id",
-                "at",
-                "trigger",
-                "state",
-                "message",
-                "accounts",
-                "writes",
-                "deletes",
-                "requests",
-            )
-        ],
+        *[("journal", c) for c in JOURNAL_COLUMNS],
     ]
 )
 TRIED = {"examples": 0, "edits": 0, "hooks": 0, "crashes": 0, "writes": 0, "lost": 0}

@@ -55,3 +55,12 @@ def test_a_missing_permission_still_blocks_naming_juju_trust(cluster, hub):
     report = hub.run_pass(options(**{"spark.a": "2"}), Scope(), trigger="t", leader=True)
     assert report.state is HubState.BLOCKED
     assert "juju trust" in report.message
+
+
+def test_a_403_the_access_review_does_not_explain_is_retried_not_a_trust_block(cluster, hub):
+    hub.run_pass(options(**{"spark.a": "1"}), Scope(), trigger="t", leader=True)
+    cluster.inject(Fault(method="GET", path_contains="/api/v1/serviceaccounts", status=403))
+    report = hub.run_pass(options(**{"spark.a": "2"}), Scope(), trigger="t", leader=True)
+    assert report.state is HubState.RECONCILING
+    assert "juju trust" not in report.message
+    assert "403 from API" in report.message

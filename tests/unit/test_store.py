@@ -1,5 +1,6 @@
 """The SQLite store: schema, permissions, round trips, journal bound, corruption, hand edits."""
 
+import dataclasses
 import os
 import sqlite3
 import stat
@@ -147,26 +148,8 @@ def test_schema_3_drops_the_values_older_files_stored(tmp_path, monkeypatch):
 
 HASH = "0123456789abcdef" * 4
 YEAR_2100 = 4_102_444_800.0
-APPLIED_COLUMNS = (
-    "key",
-    "state",
-    "hash",
-    "resource_version",
-    "attempts",
-    "last_error",
-    "updated_at",
-)
-JOURNAL_COLUMNS = (
-    "id",
-    "at",
-    "trigger",
-    "state",
-    "message",
-    "accounts",
-    "writes",
-    "deletes",
-    "requests",
-)
+APPLIED_COLUMNS = tuple(field.name for field in dataclasses.fields(AppliedRow))
+JOURNAL_COLUMNS = ("id", *(field.name for field in dataclasses.fields(JournalEntry)))
 
 
 def filled(path) -> Store:
