@@ -306,7 +306,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             logger.error(
                 "after a forced removal, delete them with: %s", cleanup_commands(self.app.name)
             )
-            self._on_commit(None)  # the hook fails, so no commit: close what it opened now
+            self._close()  # the hook fails, so there is no commit: close what it opened now
             raise CleanupIncompleteError(f"{len(left)} things of this hub left: see the log")
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
@@ -323,7 +323,11 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         if problems := hub.store.problems:
             event.add_status(ops.BlockedStatus(describe_problems(problems)))
 
-    def _on_commit(self, _: ops.EventBase | None) -> None:
+    def _on_commit(self, _: ops.EventBase) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        """Close the store and the gateway this hook opened."""
         if self._opened is not None:
             self._opened.store.close()
             self._opened = None

@@ -219,7 +219,8 @@ class AccountManager:
         except ForbiddenError:
             raise
         except KubeError as error:
-            _report(problems, f"{RELATION_NAME}: cannot list provided accounts", error)
+            if problem := _problem(f"{RELATION_NAME}: cannot list provided accounts", error):
+                problems.append(problem)
             return None
 
     # -- ensure -----------------------------------------------------------------------------------
@@ -276,15 +277,8 @@ class AccountManager:
             problem = self._refusal(first) or self._create(first, ours, full)
         except ForbiddenError:
             raise
-        except UnavailableError as error:  # an outage: the hub's own status names it
-            logger.warning(
-                "%s: account %s waits for the API (%s)", first.source, ref, error.reason
-            )
-            return None
         except KubeError as error:
-            return (
-                f"{first.source}: cannot create account {ref} yet ({error.reason}); {RETRY_HINT}"
-            )
+            return _problem(f"{first.source}: cannot create account {ref} yet", error)
         if problem is None:
             self.granted.update(w.relation for w in live)
         return problem
@@ -405,9 +399,7 @@ class AccountManager:
         except ForbiddenError:
             raise
         except KubeError as error:
-            problems: list[str] = []
-            _report(problems, f"{RELATION_NAME}: cannot release account {ref} yet", error)
-            return problems[0] if problems else None
+            return _problem(f"{RELATION_NAME}: cannot release account {ref} yet", error)
         return None
 
     def release(self, ref: AccountRef) -> list[str]:
@@ -464,8 +456,8 @@ class AccountManager:
         return left
 
 
-def _report(problems: list[str], what: str, error: KubeError) -> None:
-    """Add `what` failed as a problem to show, unless the API is unavailable.
+def _problem(what: str, error: KubeError) -> str | None:
+    """The problem to show when `what` failed with `error`; None for an outage (logged).
 
     An outage is named by the hub's own status (Maintenance, "retrying: ..."), and every
     relation waits for it alike: a Blocked status would ask the operator to fix what is not
@@ -473,8 +465,8 @@ def _report(problems: list[str], what: str, error: KubeError) -> None:
     """
     if isinstance(error, UnavailableError):
         logger.warning("%s: %s; %s", what, error.reason, RETRY_HINT)
-        return
-    problems.append(f"{what} ({error.reason}); {RETRY_HINT}")
+        return None
+    return f"{what} ({error.reason}); {RETRY_HINT}"
 
 
 def _taken(want: Want, holder: Want) -> str:

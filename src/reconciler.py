@@ -200,8 +200,8 @@ def retirable(steps: Iterable[TrustStep], outcome: Outcome) -> list[TrustStep]:
     A namespace's accounts are settled when each is in sync (its properties mount the current
     truststore, or none) or in conflict (not ours), and its current truststore was written.
     """
-    unsettled = {AccountState.IN_SYNC, AccountState.CONFLICT}
-    waiting = {row.key.partition(":")[0] for row in outcome.rows if row.state not in unsettled}
+    settled = {AccountState.IN_SYNC, AccountState.CONFLICT}
+    waiting = {row.key.partition(":")[0] for row in outcome.rows if row.state not in settled}
     waiting |= {error.partition(":")[0] for error in outcome.truststore_errors}
     return [step for step in steps if step.retired and step.namespace not in waiting]
 

@@ -81,6 +81,8 @@ from k8s.transport import (
 logger = logging.getLogger(__name__)
 
 FIELD_MANAGER = "integration-hub"
+TRUSTSTORE_NAMES = (TRUSTSTORE_SECRET, LEGACY_TRUSTSTORE_SECRET)
+"""The truststore Secret, under its name and the one it had before (being retired)."""
 MAX_WRITE_ANSWER = 4 * 1024 * 1024
 """The largest answer to a Secret write read (the Secret itself, at most 1 MiB of data)."""
 REQUEST_TIMEOUT = 15.0
@@ -426,9 +428,6 @@ def _written_version(content: bytes) -> str:
 
 def _name(item: Any) -> str:
     return item.metadata.name or ""
-
-
-TRUSTSTORE_NAMES = (TRUSTSTORE_SECRET, LEGACY_TRUSTSTORE_SECRET)
 
 
 def _is_account_secret(name: str) -> bool:
