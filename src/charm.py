@@ -78,6 +78,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
         super().__init__(framework)
         self._opened: Hub | None = None
         self._kube: KubeGateway | None = None
+        self._parsed: HubConfig | Invalid | None = None
         config = self._config()
         database = config.metastore_database if isinstance(config, HubConfig) else None
         self.sources = IntegrationSources(self, database or HubConfig().metastore_database)
@@ -116,10 +117,13 @@ class SparkIntegrationHubCharm(ops.CharmBase):
     # -- inputs -------------------------------------------------------------------------------
 
     def _config(self) -> HubConfig | Invalid:
-        try:
-            return HubConfig.from_options(self.config)
-        except ConfigError as error:
-            return Invalid("config", str(error))
+        """The config, parsed once per hook (it cannot change during one)."""
+        if self._parsed is None:
+            try:
+                self._parsed = HubConfig.from_options(self.config)
+            except ConfigError as error:
+                self._parsed = Invalid("config", str(error))
+        return self._parsed
 
     def _inputs(self) -> tuple[list[SourceResult], Scope]:
         config = self._config()
@@ -181,10 +185,8 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             truststore=truststore,
             recheck_conflicts=name in RECHECK_CONFLICTS_EVENTS,
         )
-        hub.store.problems = problems
-        for problem in problems:
-            logger.warning(problem)
-        self.accounts.publish(hub.desired, truststore)
+        hub.record_problems(problems)
+        self.accounts.publish(report.desired, truststore)
         logger.info("pass after %s: %s %s", name, report.state.value, report.message)
         self._follow_up(report, was)
 
@@ -320,7 +322,7 @@ class SparkIntegrationHubCharm(ops.CharmBase):
             lost = watcher_health(self.unit.get_container(WORKLOAD))
             message += f"; {lost} (changes seen at update-status only)" if lost else ""
         event.add_status(ops.StatusBase.from_name(status.name, message))
-        if problems := hub.store.problems:
+        if problems := hub.problems:
             event.add_status(ops.BlockedStatus(describe_problems(problems)))
 
     def _on_commit(self, _: ops.EventBase) -> None:

@@ -87,6 +87,8 @@ class PassReport:
     message: str
     plan: list[Step | TrustStep] = field(default_factory=list)
     outcome: Outcome | None = None
+    desired: SparkProperties | None = None
+    """The properties the pass distributes (None: it has none, waiting or blocked)."""
 
 
 def trust_message(app: str, missing: Sequence[object]) -> str:
@@ -118,8 +120,6 @@ class Hub:
         self._gateway_source = gateway
         self._gateway: KubeGateway | None = None
         self.owner = owner
-        self.desired: SparkProperties | None = None
-        """The properties of the last pass run (None: it had none to distribute)."""
         self.max_concurrent_writes = max_concurrent_writes
 
     @property
@@ -162,8 +162,23 @@ class Hub:
                 unlabelled Secret (otherwise they cost no request until then).
         """
         verdict = evaluate(results, distributed_before=self.store.desired_hash is not None)
+        report = self._run(
+            verdict, scope, trigger, leader, check_access, truststore, recheck_conflicts
+        )
+        report.desired = verdict.properties
+        return report
+
+    def _run(
+        self,
+        verdict: Verdict,
+        scope: Scope,
+        trigger: str,
+        leader: bool,
+        check_access: bool,
+        truststore: TrustStore | None,
+        recheck_conflicts: bool,
+    ) -> PassReport:
         machine = HubMachine(self.store.machine_state)
-        self.desired = verdict.properties
         if verdict.properties is not None:
             self.store.set_desired(verdict.properties)
         if not leader:
@@ -373,6 +388,17 @@ class Hub:
     def status(self) -> StatusReport:
         """The status recorded by the last pass."""
         return self.store.status
+
+    @property
+    def problems(self) -> list[str]:
+        """What the last pass found wrong with the accounts other charms ask for."""
+        return self.store.problems
+
+    def record_problems(self, problems: Sequence[str]) -> None:
+        """Keep the provider's problems for collect-status (and hooks that run no pass)."""
+        self.store.problems = list(problems)
+        for problem in problems:
+            logger.warning(problem)
 
     def accounts(self, namespace: str | None = None, state: str | None = None) -> list[dict]:
         """In-scope accounts and their applied state, optionally filtered."""
